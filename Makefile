@@ -1,0 +1,40 @@
+# vaezip developer targets. Quick start: `make demo`, then `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Where MNIST lives for `make weights` and `make bench` (torchvision's layout: DIR/MNIST/raw).
+DATA_DIR ?= ../shared/data
+
+.PHONY: install test lint demo weights bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the packaging changes. torch/torchvision come from PyPI through
+# the ranges in pyproject.toml.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check vaezip tests bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check vaezip tests bench
+
+# The main job on the shipped default model: no network, no ../shared needed.
+demo: $(STAMP)
+	@$(BIN)/vaezip sample -n 16 -o samples.png --seed 0 --force
+
+# Retrain the shipped models from the recipes in vaezip/zoo.py (MODELS="a b" for some).
+weights: $(STAMP)
+	$(BIN)/python -m vaezip.zoo $(MODELS) --data-dir $(DATA_DIR)
+
+bench: $(STAMP)
+	$(BIN)/python bench/train_speed.py --data-dir $(DATA_DIR)
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache samples.png

@@ -1,0 +1,121 @@
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from vaezip.config import ModelConfig
+from vaezip.data import load_mnist, to_model_space
+from vaezip.evaluate import evaluate
+from vaezip.models import build_model
+from vaezip.train import TrainCallbacks, TrainSettings, train
+
+CONFIG = ModelConfig(latent_dim=4, hidden=(64,))
+
+
+@pytest.fixture(scope="module")
+def mini_images(mini_mnist_dir):
+    return to_model_space(load_mnist(mini_mnist_dir, train=True, download=False).images)
+
+
+def test_a_short_real_training_run_lowers_the_loss(mini_images, mini_mnist_dir, tmp_path):
+    settings = TrainSettings(epochs=3, batch_size=64, lr=2e-3, seed=0)
+    test = to_model_space(load_mnist(mini_mnist_dir, train=False, download=False).images)
+    torch.manual_seed(0)
+    before = evaluate(build_model(CONFIG), test)["neg_elbo"]
+    result = train(CONFIG, settings, mini_images, tmp_path / "ckpt.safetensors")
+    losses = [h["loss"] for h in result.history]
+    assert losses[0] > losses[1] > losses[2]
+    after = evaluate(result.model, test)["neg_elbo"]
+    assert after < before - 100, (before, after)  # ~543 -> ~220 nats on held-out digits
+
+
+def test_checkpoints_are_safetensors_with_their_config(mini_images, tmp_path):
+    ckpt = tmp_path / "ckpt.safetensors"
+    train(CONFIG, TrainSettings(epochs=1, batch_size=100), mini_images, ckpt)
+    with safe_open(str(ckpt), framework="pt") as f:
+        meta = f.metadata()
+        keys = set(f.keys())
+    assert meta["format"] == "vaezip-checkpoint" and meta["epochs_done"] == "1"
+    assert ModelConfig.from_json(meta["config"]) == CONFIG
+    assert any(k.startswith("optim.") for k in keys) and "rng.cpu" in keys
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(mini_images, tmp_path):
+    settings = TrainSettings(epochs=3, batch_size=100, seed=7)
+    straight = train(CONFIG, settings, mini_images, tmp_path / "a.safetensors")
+
+    def interrupt(epoch, batch, loss):
+        if epoch == 2 and batch == 5:  # Ctrl-C in the middle of epoch 2
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "b.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        train(CONFIG, settings, mini_images, ckpt, callbacks=TrainCallbacks(on_batch=interrupt))
+    with safe_open(str(ckpt), framework="pt") as f:
+        assert f.metadata()["epochs_done"] == "1"  # only the unfinished epoch is lost
+    resumed = train(CONFIG, settings, mini_images, ckpt, resume=True)
+
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(),
+                                 resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_cli_train_registers_the_model_and_eval_reads_it(run_cli, mini_mnist_dir, vaezip_home):
+    r = run_cli("train", "--name", "tiny", "--latent-dim", "3", "--hidden", "32", "--epochs",
+                "2", "--data-dir", mini_mnist_dir, "--no-download", "--quiet")
+    assert r.code == 0, r
+    assert "tiny: -ELBO" in r.out
+    assert (vaezip_home / "models" / "tiny.safetensors").is_file()
+    assert not (vaezip_home / "checkpoints" / "tiny.safetensors").exists()
+    listed = {m["name"]: m for m in json.loads(run_cli("models", "--json").out)}
+    assert listed["tiny"]["kind"] == "user"
+    assert listed["tiny"]["metrics"]["test_images"] == 500
+    assert listed["tiny"]["training"]["epochs"] == 2
+
+    r = run_cli("eval", "-m", "tiny", "--data-dir", mini_mnist_dir, "--no-download", "--json")
+    assert r.code == 0, r
+    metrics = json.loads(r.out)
+    assert metrics["model"] == "tiny" and metrics["test_images"] == 500
+    assert abs(metrics["neg_elbo"] - metrics["recon"] - metrics["kl"]) < 1e-3
+    assert metrics["neg_elbo"] == pytest.approx(listed["tiny"]["metrics"]["neg_elbo"])
+
+    # Same name again: refused, the model untouched.
+    r = run_cli("train", "--name", "tiny", "--epochs", "1", "--data-dir", mini_mnist_dir,
+                "--no-download", "--quiet")
+    assert r.code == 1 and "--force" in r.err
+
+
+def test_cli_resume_continues_an_interrupted_run(run_cli, mini_images, mini_mnist_dir,
+                                                 vaezip_home):
+    config = ModelConfig(latent_dim=3, hidden=(32,))
+    ckpt = vaezip_home / "checkpoints" / "halfway.safetensors"
+    train(config, TrainSettings(epochs=1, batch_size=128), mini_images, ckpt)
+    r = run_cli("train", "--name", "halfway", "--data-dir", mini_mnist_dir, "--no-download",
+                "--quiet")
+    assert r.code == 1 and "--resume" in r.err  # an unfinished run is never silently dropped
+    r = run_cli("train", "--name", "halfway", "--resume", "--epochs", "2", "--data-dir",
+                mini_mnist_dir, "--no-download", "--quiet")
+    assert r.code == 0, r
+    entry = json.loads(run_cli("models", "--json").out)
+    (tiny,) = [m for m in entry if m["name"] == "halfway"]
+    assert tiny["training"]["epochs"] == 2 and tiny["latent_dim"] == 3
+
+
+def test_cli_train_errors(run_cli, tmp_path, mini_mnist_dir):
+    r = run_cli("train", "--name", "x", "--data-dir", tmp_path / "empty", "--no-download")
+    assert r.code == 1 and "MNIST not found" in r.err and "MNIST/raw" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    r = run_cli("train", "--name", "x", "--resume", "--data-dir", mini_mnist_dir)
+    assert r.code == 1 and "no checkpoint" in r.err
+    r = run_cli("train", "--name", "mnist-vae-16d", "--data-dir", mini_mnist_dir)
+    assert r.code == 1 and "shipped" in r.err
+    r = run_cli("train", "--name", "../evil", "--data-dir", mini_mnist_dir)
+    assert r.code == 2 and "invalid model name" in r.err
+    r = run_cli("train", "--name", "x", "--arch", "gan", "--data-dir", mini_mnist_dir)
+    assert r.code == 2 and "arch" in r.err
+    r = run_cli("train", "--name", "x", "--hidden", "wide", "--data-dir", mini_mnist_dir)
+    assert r.code == 2 and "--hidden" in r.err
+    r = run_cli("train", "--name", "x", "--epochs", "0", "--data-dir", mini_mnist_dir)
+    assert r.code == 2 and "--epochs" in r.err

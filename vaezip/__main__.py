@@ -1,0 +1,3 @@
+from vaezip.cli import main
+
+main()

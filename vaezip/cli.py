@@ -1,0 +1,369 @@
+"""The `vaezip` command line: options, output, exit codes. No math, no file formats.
+
+Results go to stdout; progress, logs and errors to stderr. Every error a user can
+cause is a VaezipError, printed as one line with exit code 1 (2 for bad usage);
+VAEZIP_DEBUG=1 shows the traceback instead. torch is imported only by commands that
+need it, so `vaezip --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from vaezip import __version__
+from vaezip.errors import UsageError, VaezipError
+
+app = typer.Typer(
+    name="vaezip",
+    help="Compress images with variational autoencoders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DEBUG_ENV = "VAEZIP_DEBUG"
+
+
+# --- output helpers ------------------------------------------------------------------
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def log(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(message, file=sys.stderr)
+
+
+def show_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+def set_threads(threads: int | None) -> None:
+    """Use every core we are allowed on, unless told otherwise: two torch processes on
+    the same cores thrash, so one process should own them deliberately."""
+    import torch
+
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, threads or available or 1))
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"vaezip {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Compress images with variational autoencoders."""
+
+
+@app.command("models")
+def models_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List the shipped and user-trained models."""
+    from vaezip.registry import list_models
+
+    entries = list_models()
+    if as_json:
+        print(json.dumps([e.summary() for e in entries], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="vaezip models")
+    table.add_column("name", no_wrap=True)
+    table.add_column("arch")
+    table.add_column("likelihood")
+    table.add_column("latent", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("test -ELBO", justify="right")
+    table.add_column("PSNR dB", justify="right")
+    table.add_column("where", overflow="fold")
+    home = str(Path.home())
+    for e in entries:
+        where = "shipped" if e.kind == "shipped" else str(e.path).replace(home, "~", 1)
+        table.add_row(
+            e.name, e.config.arch, e.config.likelihood, str(e.config.latent_dim),
+            f"{e.num_params:,}", _fmt(e.metrics.get("neg_elbo")), _fmt(e.metrics.get("psnr")),
+            where,
+        )
+    _stdout_console().print(table)
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(
+            f"--hidden must be comma-separated widths like 512,512, not {text!r}"
+        ) from None
+    if not widths:
+        raise UsageError("--hidden needs at least one width")
+    return widths
+
+
+def _train_callbacks(quiet: bool, name: str):
+    """A rich progress bar (loss, epoch, ETA) on a terminal; one line per epoch otherwise."""
+    from vaezip.train import TrainCallbacks
+
+    if not show_progress(quiet):
+        def on_epoch(r):
+            log(f"{name}: epoch {r.epoch}/{r.epochs} loss {r.loss:.3f} (recon {r.recon:.3f}, "
+                f"KL {r.kl:.3f}) {r.seconds:.1f}s", quiet)
+        return TrainCallbacks(on_epoch=on_epoch), None
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+        console=_stderr_console(), transient=False,
+    )
+    state = {}
+
+    def on_start(first_epoch, epochs, batches):
+        state["task"] = progress.add_task(name, total=epochs * batches,
+                                          completed=first_epoch * batches, status="")
+        state["epochs"] = epochs
+
+    def on_batch(epoch, batch, loss):
+        progress.update(state["task"], advance=1,
+                        status=f"epoch {epoch}/{state['epochs']} loss {loss:8.3f}")
+
+    def on_epoch(r):
+        progress.console.print(f"epoch {r.epoch}/{r.epochs}: loss {r.loss:.3f} "
+                               f"(recon {r.recon:.3f}, KL {r.kl:.3f}) {r.seconds:.1f}s")
+
+    return TrainCallbacks(on_start=on_start, on_batch=on_batch, on_epoch=on_epoch), progress
+
+
+def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, resume, force,
+                     device, limit, store_dtype, quiet, download=True) -> dict:
+    """Shared by `vaezip train` and `make weights`: the job with its progress display."""
+    from vaezip.train import train_and_register
+
+    callbacks, progress = _train_callbacks(quiet, name)
+    kwargs = dict(resume=resume, force=force, device=device, limit=limit,
+                  store_dtype=store_dtype, callbacks=callbacks, download=download)
+    if progress is None:
+        return train_and_register(name, config, settings, data_dir, checkpoint, out_path, **kwargs)
+    with progress:
+        return train_and_register(name, config, settings, data_dir, checkpoint, out_path, **kwargs)
+
+
+@app.command("train")
+def train_cmd(
+    name: str = typer.Option(..., "--name", help="Registry name for the trained model."),
+    arch: str = typer.Option("vae", "--arch", help="ae | vae"),
+    likelihood: str = typer.Option("bernoulli", "--likelihood", help="bernoulli | gaussian (VAE)"),
+    latent_dim: int = typer.Option(16, "--latent-dim", help="Latent dimensions."),
+    hidden: str = typer.Option("512,512", "--hidden", help="Hidden widths, input side first."),
+    epochs: int = typer.Option(None, "--epochs", help="Epochs in all [default: 20]."),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-decayed)."),
+    seed: int = typer.Option(0, "--seed"),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes)."),
+    download: bool = typer.Option(True, "--download/--no-download",
+                                  help="Fetch MNIST into --data-dir when it is missing."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads [default: all cores]."),
+    limit: int = typer.Option(None, "--limit", help="Train on the first N images only."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing model or run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Train a model on MNIST and register it under --name."""
+    from vaezip.config import ModelConfig
+    from vaezip.data import default_data_dir
+    from vaezip.errors import ModelExistsError
+    from vaezip.registry import is_shipped, user_home, user_models_dir, validate_name
+    from vaezip.train import TrainSettings, checkpoint_settings
+
+    try:
+        validate_name(name)
+    except VaezipError as exc:
+        raise UsageError(str(exc)) from None
+    if is_shipped(name):
+        raise ModelExistsError(f"{name!r} is a shipped model; pick another --name")
+    out_path = user_models_dir() / f"{name}.safetensors"
+    checkpoint = user_home() / "checkpoints" / f"{name}.safetensors"
+    if resume:
+        config, settings, done = checkpoint_settings(checkpoint)
+        if epochs is not None:
+            settings = TrainSettings(**{**settings.__dict__, "epochs": epochs})
+        log(f"resuming {name} after epoch {done} of {settings.epochs}", quiet)
+    else:
+        if checkpoint.exists() and not force:
+            raise ModelExistsError(
+                f"an unfinished run of {name!r} exists ({checkpoint}); pass --resume to "
+                f"continue it or --force to start over"
+            )
+        if out_path.exists() and not force:
+            raise ModelExistsError(
+                f"model {name!r} exists ({out_path}); pass --force to replace it"
+            )
+        try:
+            config = ModelConfig(arch=arch, likelihood=likelihood, latent_dim=latent_dim,
+                                 hidden=_parse_hidden(hidden))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        settings = TrainSettings(epochs=20 if epochs is None else epochs,
+                                 batch_size=batch_size, lr=lr, seed=seed)
+    set_threads(threads)
+    summary = run_training_job(
+        name, config, settings, data_dir or default_data_dir(), checkpoint, out_path,
+        resume=resume, force=True if resume else force, device=device, limit=limit,
+        store_dtype="float32", quiet=quiet, download=download,
+    )
+    m = summary["metrics"]
+    headline = (f"-ELBO {m['neg_elbo']:.2f} nats" if "neg_elbo" in m
+                else f"squared error {m['recon']:.2f}")
+    print(f"{name}: {headline}, PSNR {m['psnr']:.2f} dB on {m['test_images']} test images; "
+          f"{summary['training']['seconds_per_epoch']:.1f} s/epoch; saved to {summary['path']}")
+
+
+METRIC_ROWS = [
+    ("neg_elbo", "-ELBO (nats/image)"),
+    ("recon", "reconstruction (nats/image)"),
+    ("kl", "KL (nats/image)"),
+    ("bits_per_dim", "bits/dim"),
+    ("psnr", "PSNR of mean recon (dB)"),
+]
+
+
+@app.command("eval")
+def eval_cmd(
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model(s) to evaluate."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes)."),
+    download: bool = typer.Option(True, "--download/--no-download",
+                                  help="Fetch MNIST into --data-dir when it is missing."),
+    limit: int = typer.Option(None, "--limit", help="Evaluate the first N test images."),
+    batch_size: int = typer.Option(1000, "--batch-size"),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
+    threads: int = typer.Option(None, "--threads"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Evaluate models on the MNIST test set (nats per image; bits/dim; PSNR)."""
+    from vaezip.data import default_data_dir, load_mnist, to_model_space
+    from vaezip.evaluate import evaluate
+    from vaezip.registry import DEFAULT_MODEL, find, load_model
+    from vaezip.train import resolve_device
+
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {limit}")
+    names = model or [DEFAULT_MODEL]
+    entries = [find(n) for n in names]  # unknown names fail before any work
+    set_threads(threads)
+    dev = resolve_device(device)
+    test = load_mnist(data_dir or default_data_dir(), train=False, download=download)
+    images = to_model_space(test.images[:limit] if limit else test.images).to(dev)
+    results = []
+    for entry in entries:
+        net, _ = load_model(entry, device=dev)
+        results.append({"model": entry.name, **evaluate(net, images, batch_size=batch_size)})
+    if as_json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"MNIST test set, {len(images)} images")
+    table.add_column("metric")
+    for r in results:
+        table.add_column(r["model"], justify="right")
+    for key, label in METRIC_ROWS:
+        digits = 3 if key == "bits_per_dim" else 2
+        table.add_row(label, *[_fmt(r.get(key), digits) for r in results])
+    _stdout_console().print(table)
+
+
+@app.command("sample")
+def sample_cmd(
+    n: int = typer.Option(16, "-n", help="How many images to draw."),
+    output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG grid to write."),
+    model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Scale of the prior draw."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the output."),
+) -> None:
+    """Generate new images from the model's prior."""
+    if not 1 <= n <= 10_000:
+        raise UsageError(f"-n must be between 1 and 10000, not {n}")
+    if not 0 < temperature <= 10:
+        raise UsageError(f"--temperature must be in (0, 10], not {temperature}")
+    from vaezip.fileio import atomic_write_bytes, check_writable
+    from vaezip.registry import DEFAULT_MODEL, load_model
+
+    check_writable(output, force)
+    import torch
+
+    from vaezip.data import grid_png_bytes
+
+    net, entry = load_model(model or DEFAULT_MODEL)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        images = net.decode(net.prior_sample(n, gen, temperature))  # [n, D]
+    side = net.config.image_side
+    png = grid_png_bytes(images.reshape(n, side, side), nrow=min(n, 8))
+    atomic_write_bytes(output, png, force=force)
+    print(f"{output}: {n} samples from {entry.name} (seed {seed}), {len(png)} bytes")
+
+
+# --- the one crash boundary ----------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        app(args=argv, prog_name="vaezip")
+    except VaezipError as exc:
+        if debug:
+            raise
+        print(f"vaezip: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("vaezip: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line, unless debugging
+        if debug:
+            raise
+        print(f"vaezip: internal error: {type(exc).__name__}: {exc} "
+              f"(run with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,150 @@
+"""The models of the post: a plain autoencoder and a VAE with a Bernoulli or Gaussian decoder.
+
+One definition of each architecture. Every loss is in nats per image: summed over the
+784 pixels (and latent dimensions), averaged over the batch. Shapes in comments use
+B = batch, D = 784 pixels, K = latent_dim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vaezip.config import ModelConfig
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) per image, summed over latent dims: [B, K] -> [B].
+
+    Closed form from Kingma & Welling, "Auto-Encoding Variational Bayes" (2014), App. B:
+    -KL = 1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2).
+    """
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+@dataclass
+class LossTerms:
+    loss: torch.Tensor  # scalar the optimiser minimises (nats per image)
+    recon: torch.Tensor  # scalar: reconstruction term (nats per image; SSE for the AE)
+    kl: torch.Tensor  # scalar: KL term (nats per image; 0 for the AE)
+
+
+class AutoEncoder(nn.Module):
+    """The post's autoencoder: MLP encoder, sigmoid latent in [0, 1]^K, MLP decoder."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d, k = config.input_dim, config.latent_dim
+        self.encoder = mlp([d, *config.hidden, k])
+        self.decoder = mlp([k, *reversed(config.hidden), d])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, D] in [0, 1] -> z: [B, K] in (0, 1)."""
+        return torch.sigmoid(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: [B, K] -> pixel means: [B, D] in (0, 1)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
+        x = x.flatten(1)  # [B, D]
+        x_hat = self.mean_reconstruction(x)  # [B, D]
+        sse = (x_hat - x).pow(2).sum(dim=1).mean()
+        return LossTerms(loss=sse, recon=sse, kl=torch.zeros_like(sse))
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None,
+                     temperature: float = 1.0) -> torch.Tensor:
+        """The autoencoder has no prior: draw uniformly over its latent box (0, 1)^K,
+        which shows where its latent space has holes. Temperature shrinks the box
+        around its centre. [n, K]"""
+        device = next(self.parameters()).device
+        u = torch.rand((n, self.config.latent_dim), generator=generator, device=device)
+        return 0.5 + (u - 0.5) * temperature
+
+    def mean_reconstruction(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, D] -> [B, D] in (0, 1)."""
+        return self.decode(self.encode(x.flatten(1)))
+
+
+class VAE(nn.Module):
+    """Encoder -> (mu, log sigma^2); z = mu + eps * sigma; decoder -> p(x | z)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d, k = config.input_dim, config.latent_dim
+        # One MLP trunk whose last layer emits mu and log sigma^2 side by side.
+        self.encoder = mlp([d, *config.hidden, 2 * k])
+        self.decoder = mlp([k, *reversed(config.hidden), d])
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: [B, D] -> (mu, logvar), each [B, K]."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def reparameterize(
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + eps * sigma with eps ~ N(0, I): a sample that gradients flow through."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    def decoder_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """z: [B, K] -> pre-sigmoid decoder output: [B, D]."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: [B, K] -> pixel means: [B, D] in (0, 1) (Bernoulli p, or the Gaussian mean)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z) per image: x [B, D], z [B, K] -> [B].
+
+        Bernoulli: binary cross-entropy (on grayscale targets, as pytorch/examples does).
+        Gaussian, unit variance: 1/2 * ||x - x_hat||^2; the constant D/2 * log(2 pi)
+        is left out, as in the post.
+        """
+        logits = self.decoder_logits(z)
+        if self.config.likelihood == "bernoulli":
+            return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+        return 0.5 * (torch.sigmoid(logits) - x).pow(2).sum(dim=1)
+
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
+        x = x.flatten(1)  # [B, D]
+        mu, logvar = self.encode(x)  # [B, K] each
+        z = self.reparameterize(mu, logvar, generator)  # [B, K]
+        recon = self.reconstruction_nll(x, z).mean()
+        kl = gaussian_kl(mu, logvar).mean()
+        return LossTerms(loss=recon + kl, recon=recon, kl=kl)
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None,
+                     temperature: float = 1.0) -> torch.Tensor:
+        """n draws from the prior N(0, T^2 I): [n, K]."""
+        device = next(self.parameters()).device
+        z = torch.randn((n, self.config.latent_dim), generator=generator, device=device)
+        return z * temperature
+
+    def mean_reconstruction(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean: x [B, D] -> [B, D] in (0, 1)."""
+        return self.decode(self.encode(x.flatten(1))[0])
+
+
+def build_model(config: ModelConfig) -> AutoEncoder | VAE:
+    """The one place that maps a config to its module."""
+    if config.arch == "ae":
+        return AutoEncoder(config)
+    return VAE(config)

@@ -1,0 +1,242 @@
+"""The model registry: stable names -> (config, weights, hash).
+
+Two places hold models:
+- shipped: `weights/NAME.safetensors`, at the top of a source checkout or inside the
+  installed package (`vaezip/weights/`, where the wheel puts them);
+- user: `$VAEZIP_HOME/models/NAME.safetensors` (default `$XDG_DATA_HOME/vaezip`, i.e.
+  `~/.local/share/vaezip`), where `vaezip train` registers what it trains.
+
+A weights file is safetensors (never pickle) and describes itself in its metadata:
+format and version, name, the config that rebuilds the model, a SHA-256 of the tensors
+and config (checked on every load), the parameter count, and test metrics.
+Listing reads headers only and never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vaezip.config import ModelConfig
+from vaezip.errors import ModelFileError, UnknownModelError
+
+MODEL_FORMAT = "vaezip-model"
+MODEL_FORMAT_VERSION = 1
+DEFAULT_MODEL = "mnist-vae-16d"
+SUFFIX = ".safetensors"
+# Lower-case words joined by single '-', '_' or '.': no slashes, no '..', no hidden files,
+# so a name can never point outside the registry's folders.
+NAME_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
+MAX_NAME_LEN = 64
+
+
+def user_home() -> Path:
+    if os.environ.get("VAEZIP_HOME"):
+        return Path(os.environ["VAEZIP_HOME"]).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "vaezip"
+
+
+def user_models_dir() -> Path:
+    return user_home() / "models"
+
+
+def shipped_dirs() -> list[Path]:
+    """Where shipped weights live: inside the package (wheel), or at the repo top (checkout)."""
+    package = Path(__file__).resolve().parent
+    return [d for d in (package / "weights", package.parent / "weights") if d.is_dir()]
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or len(name) > MAX_NAME_LEN or not NAME_RE.match(name):
+        raise UnknownModelError(
+            f"invalid model name {name!r}: use lower-case letters, digits and single "
+            f"'-', '_' or '.' between them (at most {MAX_NAME_LEN} characters)"
+        )
+    return name
+
+
+def tensor_digest(arrays: dict, config: ModelConfig) -> str:
+    """SHA-256 over the config and every tensor's name, dtype, shape and bytes (numpy arrays)."""
+    h = hashlib.sha256()
+    h.update(config.to_json().encode())
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(f"\0{name}\0{a.dtype.str}\0{list(a.shape)}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    kind: str  # "shipped" or "user"
+    path: Path
+    config: ModelConfig
+    sha256: str
+    num_params: int
+    metrics: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "arch": self.config.arch,
+            "likelihood": self.config.likelihood,
+            "latent_dim": self.config.latent_dim,
+            "hidden": list(self.config.hidden),
+            "num_params": self.num_params,
+            "sha256": self.sha256,
+            "metrics": self.metrics,
+            "training": self.training,
+            "path": str(self.path),
+        }
+
+
+def _read_header(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ModelFileError(f"{path}: not a readable safetensors weights file ({exc})") from None
+
+
+def read_entry(path: Path, kind: str) -> ModelEntry:
+    meta = _read_header(path)
+    if meta.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{path}: not a vaezip model file (format {meta.get('format')!r})")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise ModelFileError(f"{path}: missing or bad format_version") from None
+    if version > MODEL_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {version} is newer than this vaezip reads "
+            f"({MODEL_FORMAT_VERSION}); upgrade vaezip"
+        )
+    try:
+        return ModelEntry(
+            name=meta["name"],
+            kind=kind,
+            path=path,
+            config=ModelConfig.from_json(meta["config"], source=str(path)),
+            sha256=meta["sha256"],
+            num_params=int(meta["num_params"]),
+            metrics=json.loads(meta.get("metrics", "{}")),
+            training=json.loads(meta.get("training", "{}")),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path}: missing or bad metadata ({exc})") from None
+
+
+def _candidates() -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for kind, folder in [("shipped", d) for d in shipped_dirs()] + [("user", user_models_dir())]:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{SUFFIX}")):
+            name = path.name[: -len(SUFFIX)]
+            if NAME_RE.match(name) and name not in seen:
+                seen.add(name)  # shipped first: a shipped name cannot be shadowed
+                found.append((kind, path))
+    return found
+
+
+def list_models() -> list[ModelEntry]:
+    """Every model, shipped first; unreadable user files are skipped, shipped ones raise."""
+    entries = []
+    for kind, path in _candidates():
+        try:
+            entries.append(read_entry(path, kind))
+        except ModelFileError:
+            if kind == "shipped":
+                raise
+    return entries
+
+
+def known_names() -> list[str]:
+    return [path.name[: -len(SUFFIX)] for _, path in _candidates()]
+
+
+def find(name: str) -> ModelEntry:
+    validate_name(name)
+    for kind, path in _candidates():
+        if path.name == name + SUFFIX:
+            entry = read_entry(path, kind)
+            if entry.name != name:
+                raise ModelFileError(f"{path}: file is named {name!r} but holds {entry.name!r}")
+            return entry
+    known = ", ".join(known_names()) or "none"
+    raise UnknownModelError(f"unknown model {name!r}; known models: {known}")
+
+
+def is_shipped(name: str) -> bool:
+    return any(path.name == name + SUFFIX and kind == "shipped" for kind, path in _candidates())
+
+
+def load_model(name_or_entry: str | ModelEntry, device: str = "cpu"):
+    """Rebuild a model from its file alone, verify its hash, and return (model, entry).
+
+    The model comes back in eval mode, in float32, on device.
+    """
+    from safetensors.torch import load_file
+
+    from vaezip.models import build_model
+
+    entry = find(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
+    try:
+        tensors = load_file(str(entry.path))
+    except Exception as exc:
+        raise ModelFileError(f"{entry.path}: cannot read weights ({exc})") from None
+    digest = tensor_digest({k: v.numpy() for k, v in tensors.items()}, entry.config)
+    if digest != entry.sha256:
+        raise ModelFileError(
+            f"{entry.path}: weights do not match their recorded hash (file corrupted or "
+            f"edited); reinstall or retrain {entry.name!r}"
+        )
+    model = build_model(entry.config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelFileError(f"{entry.path}: weights do not fit the config ({first})") from None
+    return model.to(device).eval(), entry
+
+
+def serialize_model(
+    model, name: str, metrics: dict | None = None, training: dict | None = None, dtype=None
+) -> tuple[bytes, str]:
+    """The bytes of a weights file for model (tensors cast to dtype), and its hash."""
+    import torch
+    from safetensors.torch import save
+
+    validate_name(name)
+    dtype = dtype or torch.float32
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    digest = tensor_digest({k: v.numpy() for k, v in tensors.items()}, model.config)
+    metadata = {
+        "format": MODEL_FORMAT,
+        "format_version": str(MODEL_FORMAT_VERSION),
+        "name": name,
+        "config": model.config.to_json(),
+        "sha256": digest,
+        "num_params": str(sum(v.numel() for v in tensors.values())),
+        "metrics": json.dumps(metrics or {}, sort_keys=True),
+        "training": json.dumps(training or {}, sort_keys=True),
+    }
+    return save(tensors, metadata=metadata), digest
+
+
+def save_model(model, path: Path, name: str, force: bool = False, **kwargs) -> Path:
+    from vaezip.fileio import atomic_write_bytes
+
+    data, _ = serialize_model(model, name, **kwargs)
+    return atomic_write_bytes(path, data, force=force)
