@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 
 DEBUG_ENV = "VAEZIP_DEBUG"
+STDIO = "-"  # as an input or output: standard input / standard output
 
 
 # --- output helpers ------------------------------------------------------------------
@@ -314,14 +315,247 @@ def eval_cmd(
     _stdout_console().print(table)
 
 
+@app.command("encode")
+def encode_cmd(
+    inputs: list[str] = typer.Argument(..., help="Image files, directories, or - for stdin."),
+    output: str = typer.Option(
+        None, "-o", "--output",
+        help="Output .vz (one input, or --pack), directory (many inputs), or - for stdout.",
+    ),
+    model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
+    pack: bool = typer.Option(False, "--pack", help="Store all inputs in one .vz archive."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, warnings or summary."),
+) -> None:
+    """Compress images into .vz files (digit.png -> digit.vz)."""
+    from vaezip import codec
+    from vaezip.pipeline import collect_sources, encode_prepared, prepare_all
+    from vaezip.registry import DEFAULT_MODEL, find, load_model
+
+    sources = collect_sources(inputs)
+    entry = find(model or DEFAULT_MODEL)
+    targets = _encode_targets(inputs, sources, output, pack)
+    _check_targets(targets, [s.path for s in sources], force)
+
+    prepared, sizes, warnings, errors = _with_progress(
+        "reading", len(sources), quiet, lambda tick: prepare_all(sources, tick))
+    _report(warnings, errors, len(sources), quiet)
+    net, entry = load_model(entry)
+    vz = encode_prepared(prepared, net, entry, packed=pack)
+    rows = []
+    if pack:
+        data = codec.dumps(vz)
+        _write(targets[0], data, force)
+        rows.append((targets[0], sum(sizes), len(data), len(vz)))
+    else:
+        for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
+            one = codec.VzFile(vz.model, vz.model_hash, vz.mu[i : i + 1], vz.sigma[i : i + 1],
+                               vz.images[i : i + 1])
+            data = codec.dumps(one)
+            _write(target, data, force)
+            rows.append((source.label, sizes[i], len(data), 1))
+    if not quiet:
+        _print_size_table(rows, to_stderr=STDIO in targets, model=entry.name)
+
+
+def _encode_targets(inputs: list[str], sources, output: str | None, pack: bool) -> list[str]:
+    if pack:
+        if output:
+            return [output]
+        if inputs == [STDIO]:
+            return [STDIO]
+        if len(inputs) == 1 and Path(inputs[0]).is_dir():  # digits/ -> digits.vz
+            folder = Path(inputs[0]).resolve()
+            return [str(folder.with_name(folder.name + ".vz"))]
+        raise UsageError("--pack needs -o ARCHIVE.vz (or - for stdout)")
+    if len(sources) == 1:
+        source = sources[0]
+        if output:
+            return [output]
+        return [STDIO if source.path is None else str(source.path.with_suffix(".vz"))]
+    if output == STDIO:
+        raise UsageError("-o - needs a single input, or --pack")
+    if output:
+        return [str(Path(output) / Path(s.name).with_suffix(".vz")) for s in sources]
+    return [str(s.path.with_suffix(".vz")) for s in sources]
+
+
+def _check_targets(targets: list[str], inputs: list, force: bool) -> None:
+    """Before any work: no two outputs alike, none an input, none existing unless --force."""
+    from vaezip.fileio import check_writable
+
+    files = [t for t in targets if t != STDIO]
+    if len(set(files)) != len(files):
+        dup = next(t for t in files if files.count(t) > 1)
+        raise UsageError(f"two inputs would both be written to {dup}; use -o DIR or --pack")
+    resolved_inputs = {p.resolve() for p in inputs if p is not None}
+    for target in files:
+        if Path(target).resolve() in resolved_inputs:
+            raise UsageError(f"{target}: output would overwrite its own input; use -o")
+        check_writable(Path(target), force)
+    if STDIO in targets and sys.stdout.isatty():
+        raise UsageError("refusing to write binary data to a terminal; use -o FILE or a pipe")
+
+
+def _write(target: str, data: bytes, force: bool) -> None:
+    from vaezip.fileio import atomic_write_bytes
+
+    if target == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write_bytes(Path(target), data, force=force)
+
+
+def _report(warnings: list[str], errors: list[str], total: int, quiet: bool) -> None:
+    """Warnings as they are; errors one line each, then fail with nothing written."""
+    from vaezip.errors import ImageError
+
+    for warning in warnings:
+        log(f"vaezip: warning: {warning}", quiet)
+    if not errors:
+        return
+    if len(errors) == 1:
+        raise ImageError(errors[0])
+    for error in errors:
+        print(f"vaezip: error: {error}", file=sys.stderr)
+    raise ImageError(f"{len(errors)} of {total} inputs failed; nothing was written")
+
+
+def _with_progress(what: str, total: int, quiet: bool, work):
+    """Run work(tick) under a progress bar when there are many items and a terminal."""
+    if total < 50 or not show_progress(quiet):
+        return work(None)
+    from rich.progress import Progress
+
+    with Progress(console=_stderr_console(), transient=True) as progress:
+        task = progress.add_task(what, total=total)
+        return work(lambda: progress.advance(task))
+
+
+def _print_size_table(rows, to_stderr: bool, model: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=to_stderr, highlight=False)
+    total_in = sum(r[1] for r in rows)
+    total_out = sum(r[2] for r in rows)
+    images = sum(r[3] for r in rows)
+    if len(rows) > 20:
+        console.print(f"{images} images: {total_in:,} -> {total_out:,} bytes "
+                      f"({total_in / max(total_out, 1):.1f}x, {total_out / images:.1f} B/image; "
+                      f"model {model})")
+        return
+    table = Table(title=f"vaezip encode ({model})")
+    table.add_column("input", overflow="fold")
+    for col in ("bytes in", "bytes out", "ratio"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for label, size_in, size_out, _ in rows:
+        table.add_row(str(label), f"{size_in:,}", f"{size_out:,}", f"{size_in / size_out:.1f}x")
+    if len(rows) > 1:
+        table.add_row("total", f"{total_in:,}", f"{total_out:,}",
+                      f"{total_in / max(total_out, 1):.1f}x")
+    console.print(table)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must look like 256x256, not {text!r}") from None
+    if not (1 <= w <= 20000 and 1 <= h <= 20000):
+        raise UsageError(f"--size must be between 1x1 and 20000x20000, not {text}")
+    return w, h
+
+
+@app.command("decode")
+def decode_cmd(
+    inputs: list[str] = typer.Argument(..., help=".vz files, directories of them, or -."),
+    output: str = typer.Option(
+        None, "-o", "--output",
+        help="Output image (one .vz), directory (archive or many), or - for stdout.",
+    ),
+    sample: bool = typer.Option(False, "--sample", help="Decode a draw, not the mean."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample's draw."),
+    size: str = typer.Option(None, "--size", help="Output size WxH instead of the original."),
+    native: bool = typer.Option(False, "--native", help="The model's own 28x28 image."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
+) -> None:
+    """Turn .vz files back into images (digit.vz -> digit.png)."""
+    from vaezip import codec
+    from vaezip.imaging import image_bytes
+    from vaezip.pipeline import collect_sources, decode_latents, load_model_for, render
+
+    if size and native:
+        raise UsageError("--size and --native exclude each other")
+    out_size = _parse_size(size)
+    sources = collect_sources(inputs, suffixes={".vz"})
+    files = [(s, codec.loads(s.read(), s.label)) for s in sources]  # validate all first
+    plans = [_decode_targets(s, vz, output, len(files)) for s, vz in files]
+    _check_targets([t for plan in plans for t in plan], [s.path for s in sources], force)
+
+    models: dict = {}
+    lines = []
+    for (source, vz), targets in zip(files, plans, strict=True):
+        model = load_model_for(vz, source.label, models)
+        pixels = decode_latents(vz, model, sample=sample, seed=seed)
+        for i, target in enumerate(targets):
+            image = render(pixels[i], vz, i, native, out_size)
+            fmt = _format_for(target)
+            _write(target, image_bytes(image, fmt), force)
+        where = targets[0] if len(targets) == 1 else str(Path(targets[0]).parent) + "/"
+        lines.append(f"{source.label} -> {where} ({len(targets)} image"
+                     f"{'s' if len(targets) > 1 else ''})")
+    if not quiet:
+        to = sys.stderr if any(STDIO in p for p in plans) else sys.stdout
+        print("\n".join(lines), file=to)
+
+
+def _decode_targets(source, vz, output: str | None, n_inputs: int) -> list[str]:
+    """Output paths for one .vz: a file for one image, a directory for an archive."""
+    from vaezip.pipeline import decoded_name
+
+    # Many inputs go under -o DIR by their names (relative paths inside a walked folder).
+    stem = None if source.path is None else source.path.with_suffix("")
+    under_output = Path(output) / Path(source.name).with_suffix("") if output else None
+    if vz.packed or len(vz) > 1:
+        if output == STDIO:
+            raise UsageError(f"{source.label}: an archive decodes into a directory, not -")
+        if output:
+            folder = Path(output) if n_inputs == 1 else under_output
+        elif stem is not None:
+            folder = stem
+        else:
+            raise UsageError("an archive from standard input needs -o DIR")
+        return [str(folder / decoded_name(p.name)) for p in vz.images]
+    if output and n_inputs == 1:
+        return [output]
+    if output:
+        if output == STDIO:
+            raise UsageError("-o - needs a single input")
+        return [str(under_output.with_suffix(".png"))]
+    return [STDIO if stem is None else str(stem.with_suffix(".png"))]
+
+
+def _format_for(target: str) -> str:
+    suffix = Path(target).suffix.lower()
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+            ".tiff": "TIFF", ".gif": "GIF"}.get(suffix, "PNG")
+
+
 @app.command("sample")
 def sample_cmd(
     n: int = typer.Option(16, "-n", help="How many images to draw."),
-    output: Path = typer.Option(Path("samples.png"), "-o", "--output", help="PNG grid to write."),
+    output: Path = typer.Option(
+        None, "-o", "--output", help="PNG grid [samples.png], or directory with --no-grid."),
     model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
     temperature: float = typer.Option(1.0, "--temperature", help="Scale of the prior draw."),
-    force: bool = typer.Option(False, "--force", help="Overwrite the output."),
+    grid: bool = typer.Option(True, "--grid/--no-grid", help="One grid, or one file each."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
 ) -> None:
     """Generate new images from the model's prior."""
     if not 1 <= n <= 10_000:
@@ -331,19 +565,30 @@ def sample_cmd(
     from vaezip.fileio import atomic_write_bytes, check_writable
     from vaezip.registry import DEFAULT_MODEL, load_model
 
-    check_writable(output, force)
+    output = output or Path("samples.png" if grid else "samples")
+    width = len(str(n - 1))
+    targets = [output] if grid else [output / f"sample-{i:0{width}d}.png" for i in range(n)]
+    for target in targets:
+        check_writable(target, force)
     import torch
 
     from vaezip.data import grid_png_bytes
+    from vaezip.imaging import image_bytes, native_image
 
     net, entry = load_model(model or DEFAULT_MODEL)
     gen = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         images = net.decode(net.prior_sample(n, gen, temperature))  # [n, D]
     side = net.config.image_side
-    png = grid_png_bytes(images.reshape(n, side, side), nrow=min(n, 8))
-    atomic_write_bytes(output, png, force=force)
-    print(f"{output}: {n} samples from {entry.name} (seed {seed}), {len(png)} bytes")
+    images = images.reshape(n, side, side)
+    if grid:
+        png = grid_png_bytes(images, nrow=min(n, 8))
+        atomic_write_bytes(output, png, force=force)
+        print(f"{output}: {n} samples from {entry.name} (seed {seed}), {len(png)} bytes")
+        return
+    for target, image in zip(targets, images.numpy(), strict=True):
+        atomic_write_bytes(target, image_bytes(native_image(image)), force=force)
+    print(f"{output}/: {n} samples from {entry.name} (seed {seed})")
 
 
 # --- the one crash boundary ----------------------------------------------------------

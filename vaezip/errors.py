@@ -34,3 +34,11 @@ class DataUnavailableError(VaezipError):
 
 class OutputExistsError(VaezipError):
     """Refusing to overwrite an existing file without --force."""
+
+
+class ImageError(VaezipError):
+    """An input image that cannot be read or used."""
+
+
+class FormatError(VaezipError):
+    """A .vz file that is not valid: wrong format, version, shape, values or metadata."""

@@ -1,0 +1,151 @@
+import json
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vaezip import codec
+from vaezip.errors import FormatError
+from vaezip.imaging import Placement
+
+HASH = "0123456789abcdef" * 4
+
+
+def make_vz(n=1, k=16, **placement) -> codec.VzFile:
+    rng = np.random.default_rng(0)
+    names = [f"d{i}.png" for i in range(n)]
+    return codec.VzFile(
+        model="mnist-vae-16d", model_hash=HASH,
+        mu=rng.normal(size=(n, k)).astype(np.float32),
+        sigma=rng.uniform(0.05, 1, size=(n, k)).astype(np.float32),
+        images=[Placement(name=name, **placement) for name in names], packed=n > 1,
+    )
+
+
+def rewrite(data: bytes, edit) -> bytes:
+    """Apply edit(header_dict) and re-serialise with a correct length prefix."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    edit(header)
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data[8 + n :]
+
+
+def test_round_trip_and_determinism():
+    vz = make_vz(3, box=(3, 4, 100, 80), width=200, height=120, offset=(4, 7),
+                 polarity="dark-on-light", background=240, ink=20)
+    data = codec.dumps(vz)
+    assert codec.dumps(vz) == data
+    back = codec.loads(data, "x.vz")
+    assert back.images == vz.images and back.packed and back.model == vz.model
+    assert back.model_hash == HASH[: codec.HASH_CHARS]
+    np.testing.assert_array_equal(back.mu, vz.mu.astype(np.float16).astype(np.float32))
+
+
+def test_the_header_stays_lean():
+    """float16 mu and sigma (64 B) plus safetensors' own tensor entries (~110 B) are the
+    floor; everything else is the metadata, which must not grow unnoticed."""
+    data = codec.dumps(make_vz(1))
+    assert len(data) <= 306
+    (n,) = struct.unpack("<Q", data[:8])
+    assert json.loads(data[8 : 8 + n])["__metadata__"]["images"] == '[{"name":"d0.png"}]'
+    packed = codec.dumps(make_vz(1000))
+    assert len(packed) / 1000 < 90  # 64 B of latents + ~25 B of name per digit
+
+
+def test_the_file_is_plain_safetensors():
+    from safetensors.numpy import load
+
+    tensors = load(codec.dumps(make_vz(2)))
+    assert set(tensors) == {"mu", "sigma"} and tensors["mu"].dtype == np.float16
+
+
+def _bad(data: bytes, message: str) -> None:
+    with pytest.raises(FormatError, match=message):
+        codec.loads(data, "bad.vz")
+
+
+def test_structural_damage_is_named():
+    good = codec.dumps(make_vz(2))
+    _bad(b"", "empty file")
+    _bad(b"\x01\x02", "truncated")
+    _bad(struct.pack("<Q", 10_000) + b"{}", "points past the end")
+    _bad(struct.pack("<Q", 4) + b"nope", "not safetensors JSON")
+    _bad(good[:-10], "truncated")
+    import pickle  # to build a hostile file, never to read one
+
+    _bad(pickle.dumps({"mu": [1.0]}), "past the end|not a .vz|truncated")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda h: h.pop("__metadata__"), "not a .vz file"),
+    (lambda h: h["__metadata__"].update(vaezip="2"), "newer than this vaezip reads"),
+    (lambda h: h["__metadata__"].update(vaezip="one"), "invalid format version"),
+    (lambda h: h["__metadata__"].update(model="../../etc/passwd"), "invalid model name"),
+    (lambda h: h["__metadata__"].pop("model"), "invalid model name"),
+    (lambda h: h["__metadata__"].update(sha256="xyz"), "sha256"),
+    (lambda h: h["__metadata__"].pop("images"), "images metadata"),
+    (lambda h: h["__metadata__"].update(images="[]"), "must list 2 images"),
+    (lambda h: h["__metadata__"].update(images='[{"name":"a"},{"name":"a"}]'), "duplicate"),
+    (lambda h: h["__metadata__"].update(images='[{"name":"../x"},{"name":"a"}]'), "unsafe"),
+    (lambda h: h["__metadata__"].update(images='[{"name":"/etc/x"},{"name":"a"}]'), "unsafe"),
+    (lambda h: h["__metadata__"].update(images='[{"name":"a","evil":1},{"name":"b"}]'),
+     "unknown fields"),
+    (lambda h: h["__metadata__"].update(images='[{"name":"a","mode":"CMYK"},{"name":"b"}]'),
+     "mode"),
+    (lambda h: h["__metadata__"].update(
+        images='[{"name":"a","width":50,"height":50,"box":[40,40,20,20]},{"name":"b"}]'),
+     "outside"),
+    (lambda h: h["__metadata__"].update(
+        images='[{"name":"a","width":99999,"height":99999,"box":[0,0,9,9]},{"name":"b"}]'),
+     "pixel limit"),
+    (lambda h: h["__metadata__"].update(images='[{"name":"a","width":50},{"name":"b"}]'),
+     "without a crop box"),
+    (lambda h: h["mu"].update(shape=[4, 8]), "mu .* and sigma"),
+    (lambda h: h["mu"].update(dtype="I16"), "dtype"),
+])
+def test_metadata_and_shape_damage_is_named(edit, message):
+    _bad(rewrite(codec.dumps(make_vz(2)), edit), message)
+
+
+def test_nan_inf_and_nonpositive_sigma_are_refused():
+    for field, value, message in (("mu", np.nan, "NaN or Inf"), ("sigma", np.inf, "NaN or Inf"),
+                                  ("sigma", 0.0, "positive")):
+        vz = make_vz(2)
+        getattr(vz, field)[1, 3] = value
+        _bad(codec.dumps(vz), message)
+
+
+VALID = [codec.dumps(make_vz(1)), codec.dumps(make_vz(3, width=64, height=48,
+                                                       box=(1, 2, 30, 40), offset=(6, 4)))]
+
+
+@st.composite
+def damaged(draw):
+    data = bytearray(draw(st.sampled_from(VALID)))
+    kind = draw(st.sampled_from(["flip", "truncate", "splice", "random"]))
+    if kind == "flip":
+        for _ in range(draw(st.integers(1, 8))):
+            i = draw(st.integers(0, len(data) - 1))
+            data[i] ^= 1 << draw(st.integers(0, 7))
+    elif kind == "truncate":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    elif kind == "splice":
+        i = draw(st.integers(0, len(data)))
+        data[i:i] = draw(st.binary(min_size=1, max_size=16))
+    else:
+        data = bytearray(draw(st.binary(max_size=400)))
+    return bytes(data)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged())
+def test_damaged_files_give_a_format_error_or_a_valid_file(data):
+    try:
+        vz = codec.loads(data, "fuzz.vz")
+    except FormatError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert np.isfinite(vz.mu).all() and (vz.sigma > 0).all() and len(vz) == len(vz.mu)

@@ -1,0 +1,182 @@
+"""The data flow behind encode and decode: which files, which outputs, and the model pass.
+
+image files -> imaging.prepare -> encoder -> (mu, sigma) -> codec.dumps -> .vz
+.vz -> codec.loads -> (mu or a draw) -> decoder -> imaging.restore -> image files
+Library code: raises VaezipError subclasses, never prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from vaezip.codec import VzFile, check_name
+from vaezip.errors import FormatError, ImageError, UnknownModelError, UsageError
+from vaezip.imaging import Prepared, native_image, prepare, restore
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
+                  ".ppm", ".pbm", ".pnm", ".tga", ".ico"}
+STDIO = "-"
+
+
+@dataclass
+class Source:
+    """One input: where to read it, the name it is stored under, and how to call it."""
+
+    path: Path | None  # None: standard input
+    name: str  # stored name (a safe relative path)
+    label: str  # for messages
+
+    def read(self) -> bytes:
+        if self.path is None:
+            return sys.stdin.buffer.read()
+        try:
+            return self.path.read_bytes()
+        except IsADirectoryError:
+            raise ImageError(f"{self.label}: is a directory") from None
+        except OSError as exc:
+            raise ImageError(f"{self.label}: cannot read ({exc.strerror or exc})") from None
+
+
+def _stored_name(path: Path) -> str:
+    """A relative, normalised form of path if it has one, else its file name."""
+    posix = PurePosixPath(path.as_posix())
+    if not posix.is_absolute() and ".." not in posix.parts:
+        name = str(posix)
+        if name not in ("", "."):
+            return name
+    return path.name
+
+
+def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list[Source]:
+    """Expand files, directories (recursively, image files only) and '-' into sources."""
+    if not inputs:
+        raise UsageError("no input given")
+    if inputs.count(STDIO) > 1:
+        raise UsageError("standard input ('-') can be given only once")
+    suffixes = suffixes or IMAGE_SUFFIXES
+    sources: list[Source] = []
+    for arg in inputs:
+        if arg == STDIO:
+            sources.append(Source(None, "stdin", "<stdin>"))
+            continue
+        path = Path(arg)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in suffixes)
+            if not found:
+                kinds = "image" if suffixes is IMAGE_SUFFIXES else "/".join(sorted(suffixes))
+                raise ImageError(f"{arg}: directory holds no {kinds} files")
+            sources += [Source(p, p.relative_to(path).as_posix(), str(p)) for p in found]
+        elif path.exists():
+            sources.append(Source(path, _stored_name(path), str(path)))
+        else:
+            raise ImageError(f"{arg}: no such file or directory")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UsageError(f"two inputs would be stored as {dup!r}; encode them separately")
+    for s in sources:
+        check_name(s.name, s.label)
+    return sources
+
+
+def prepare_all(sources: list[Source], on_item: Callable[[], None] | None = None
+                ) -> tuple[list[Prepared], list[int], list[str], list[str]]:
+    """Read every input into model space. Returns (prepared, input sizes in bytes, warnings,
+    errors): all inputs are tried, so one run reports every bad file; callers write
+    nothing if any failed."""
+    prepared, sizes, warnings, errors = [], [], [], []
+    for source in sources:
+        try:
+            data = source.read()
+            item = prepare(data, source.name, label=source.label)
+            prepared.append(item)
+            sizes.append(len(data))
+            warnings += item.warnings
+        except ImageError as exc:
+            errors.append(str(exc))
+        if on_item:
+            on_item()
+    return prepared, sizes, warnings, errors
+
+
+def encode_prepared(prepared: list[Prepared], model, entry, packed: bool,
+                    batch_size: int = 4096) -> VzFile:
+    """Run the encoder over prepared images: the posterior's mu and sigma per image."""
+    import torch
+
+    pixels = torch.from_numpy(np.stack([p.pixels.reshape(-1) for p in prepared]))  # [N, D]
+    mus, sigmas = [], []
+    with torch.inference_mode():
+        for start in range(0, len(pixels), batch_size):
+            mu, logvar = model.encode(pixels[start : start + batch_size])  # [B, K] each
+            mus.append(mu)
+            sigmas.append(torch.exp(0.5 * logvar))
+    return VzFile(
+        model=entry.name, model_hash=entry.sha256, mu=torch.cat(mus).numpy(),
+        sigma=torch.cat(sigmas).numpy(), images=[p.placement for p in prepared], packed=packed,
+    )
+
+
+def load_model_for(vz: VzFile, label: str, cache: dict):
+    """The installed model a .vz was made with, refusing a different version of it."""
+    from vaezip.registry import find, load_model
+
+    if vz.model not in cache:
+        try:
+            entry = find(vz.model)
+        except UnknownModelError as exc:
+            raise FormatError(f"{label}: made with model {vz.model!r}, which is not "
+                              f"installed ({exc})") from None
+        if not entry.sha256.startswith(vz.model_hash):
+            raise FormatError(
+                f"{label}: made with a different version of {vz.model!r} (weights "
+                f"{vz.model_hash}, installed {entry.sha256[:len(vz.model_hash)]}); decode it "
+                f"with the vaezip that made it"
+            )
+        cache[vz.model] = load_model(entry)
+    model, entry = cache[vz.model]
+    if vz.mu.shape[1] != entry.config.latent_dim:
+        raise FormatError(f"{label}: latents have {vz.mu.shape[1]} dims, model {vz.model!r} "
+                          f"has {entry.config.latent_dim}")
+    return model
+
+
+def decode_latents(vz: VzFile, model, sample: bool = False, seed: int = 0,
+                   batch_size: int = 4096) -> np.ndarray:
+    """The decoder's output for each image: float32 [N, 28, 28] in [0, 1].
+
+    The posterior mean by default; with sample=True, a draw z ~ N(mu, sigma^2) (seeded).
+    """
+    import torch
+
+    mu, sigma = torch.from_numpy(vz.mu), torch.from_numpy(vz.sigma)
+    if sample:
+        gen = torch.Generator().manual_seed(seed)
+        mu = mu + sigma * torch.randn(mu.shape, generator=gen)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(mu), batch_size):
+            out.append(model.decode(mu[start : start + batch_size]))  # [B, D]
+    side = model.config.image_side
+    return torch.cat(out).reshape(-1, side, side).numpy()
+
+
+def render(pixels: np.ndarray, vz: VzFile, index: int, native: bool,
+           size: tuple[int, int] | None):
+    """One decoded image as the user gave it (or 28x28 with native, or at size)."""
+    if native:
+        image = native_image(pixels)
+        return image if size is None else image.resize(size)
+    return restore(pixels, vz.images[index], size=size)
+
+
+def decoded_name(stored: str) -> str:
+    """Where an archive entry goes inside the output directory: its name, as PNG."""
+    path = PurePosixPath(stored)
+    return str(path.with_suffix(".png")) if path.suffix.lower() != ".png" else stored
