@@ -20,14 +20,14 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check vaezip tests bench
+	$(BIN)/ruff check vaezip tests bench examples
 
 lint: $(STAMP)
-	$(BIN)/ruff check vaezip tests bench
+	$(BIN)/ruff check vaezip tests bench examples
 
 # The main job on the shipped default model: no network, no ../shared needed.
 demo: $(STAMP)
-	@$(BIN)/vaezip sample -n 16 -o samples.png --seed 0 --force
+	@$(BIN)/python examples/demo.py
 
 # Retrain the shipped models from the recipes in vaezip/zoo.py (MODELS="a b" for some).
 weights: $(STAMP)
@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_speed.py --data-dir $(DATA_DIR)
 
 clean:
-	rm -rf build dist .pytest_cache .ruff_cache samples.png
+	rm -rf build dist .pytest_cache .ruff_cache demo-out

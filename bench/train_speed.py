@@ -39,8 +39,10 @@ def vaezip_epoch(config: ModelConfig, batch_size: int, data_dir: Path) -> float:
     return time.perf_counter() - start
 
 
-def dataloader_epoch(config: ModelConfig, batch_size: int, data_dir: Path) -> float:
-    """Wall time of the per-sample DataLoader loop for one epoch."""
+def dataloader_epoch(config: ModelConfig, batch_size: int, data_dir: Path,
+                     fused_adam: bool = False) -> float:
+    """Wall time of the per-sample DataLoader loop for one epoch (plain Adam, as
+    pytorch/examples; fused_adam=True isolates the data path alone)."""
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
@@ -50,7 +52,7 @@ def dataloader_epoch(config: ModelConfig, batch_size: int, data_dir: Path) -> fl
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0)
     torch.manual_seed(0)
     model = build_model(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused_adam or None)
     model.train()
     for x, _ in loader:
         terms = model.loss(x)
@@ -68,14 +70,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config, settings = RECIPES["mnist-vae-16d"]
-    runs = {"vaezip (in-memory tensor)": [], "per-sample DataLoader + ToTensor": []}
-    for _ in range(args.repeats):  # interleaved, so drift in machine load hits both
-        runs["vaezip (in-memory tensor)"].append(
-            vaezip_epoch(config, settings.batch_size, args.data_dir))
-        runs["per-sample DataLoader + ToTensor"].append(
-            dataloader_epoch(config, settings.batch_size, args.data_dir))
+    ours_label = "vaezip train loop (in-memory tensor, fused Adam)"
+    theirs_label = "per-sample DataLoader + ToTensor, plain Adam (pytorch/examples)"
+    data_only_label = "per-sample DataLoader + ToTensor, fused Adam"
+    runs = {ours_label: [], theirs_label: [], data_only_label: []}
+    b = settings.batch_size
+    for _ in range(args.repeats):  # interleaved, so drift in machine load hits all
+        runs[ours_label].append(vaezip_epoch(config, b, args.data_dir))
+        runs[theirs_label].append(dataloader_epoch(config, b, args.data_dir))
+        runs[data_only_label].append(dataloader_epoch(config, b, args.data_dir, True))
     medians = {k: statistics.median(v) for k, v in runs.items()}
-    ours, theirs = medians.values()
+    ours, theirs, data_only = medians.values()
     lines = [
         "# One training epoch on MNIST (60,000 images)",
         "",
@@ -91,7 +96,11 @@ def main() -> None:
         *[f"| {k} | {medians[k]:.2f} | {', '.join(f'{t:.2f}' for t in v)} |"
           for k, v in runs.items()],
         "",
-        f"Speed-up of vaezip's loop: **{theirs / ours:.2f}x**",
+        f"vaezip's loop against the pytorch/examples-style loop: **{theirs / ours:.2f}x** faster.",
+        f"The data path alone (both sides with fused Adam): {data_only / ours:.2f}x. "
+        "With two 512-wide layers the matrix products dominate an epoch, so batching from "
+        "memory saves the ~2 s a per-sample DataLoader spends, and the fused optimiser "
+        "step saves the rest.",
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

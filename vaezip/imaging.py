@@ -238,12 +238,7 @@ def restore(pixels: np.ndarray, placement: Placement, size: tuple[int, int] | No
     if p.box is None:
         canvas = _resize(values, (p.width, p.height))
     else:
-        x0, y0, bw, bh = p.box
-        sw, sh = p.scaled_size
-        dx, dy = p.offset
-        crop = _resize(values[dy : dy + sh, dx : dx + sw], (bw, bh))
-        canvas = np.zeros((p.height, p.width), np.float32)
-        canvas[y0 : y0 + bh, x0 : x0 + bw] = crop
+        canvas = _unplace(values, p)
 
     if p.polarity == "alpha":
         alpha = np.round(canvas * 255).astype(np.uint8)
@@ -261,6 +256,27 @@ def restore(pixels: np.ndarray, placement: Placement, size: tuple[int, int] | No
     if size is not None and size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     return image
+
+
+def _unplace(values: np.ndarray, p: Placement) -> np.ndarray:
+    """Map the whole 28x28 frame back onto the original canvas (the inverse of crop, fit
+    and shift), so strokes the decoder draws past the crop box are not cut off."""
+    x0, y0, bw, bh = p.box
+    sw, sh = p.scaled_size
+    dx, dy = p.offset
+    sx, sy = sw / bw, sh / bh  # model pixels per original pixel
+    frame_w, frame_h = max(1, round(SIDE / sx)), max(1, round(SIDE / sy))
+    ox, oy = x0 - round(dx / sx), y0 - round(dy / sy)  # the frame's corner, original coords
+    # Resize only the part of the frame that lands on the canvas (a crop of a huge photo
+    # must not blow up into a frame larger than the photo).
+    left, top = max(0, -ox), max(0, -oy)
+    right, bottom = min(frame_w, p.width - ox), min(frame_h, p.height - oy)
+    canvas = np.zeros((p.height, p.width), np.float32)
+    if right <= left or bottom <= top:
+        return canvas
+    frame = _resize(values, (frame_w, frame_h))
+    canvas[oy + top : oy + bottom, ox + left : ox + right] = frame[top:bottom, left:right]
+    return canvas
 
 
 def native_image(pixels: np.ndarray):

@@ -28,7 +28,7 @@ class Source:
     """One input: where to read it, the name it is stored under, and how to call it."""
 
     path: Path | None  # None: standard input
-    name: str  # stored name (a safe relative path)
+    name: str  # stored name: the base name, or the path inside a directory that was walked
     label: str  # for messages
 
     def read(self) -> bytes:
@@ -40,16 +40,6 @@ class Source:
             raise ImageError(f"{self.label}: is a directory") from None
         except OSError as exc:
             raise ImageError(f"{self.label}: cannot read ({exc.strerror or exc})") from None
-
-
-def _stored_name(path: Path) -> str:
-    """A relative, normalised form of path if it has one, else its file name."""
-    posix = PurePosixPath(path.as_posix())
-    if not posix.is_absolute() and ".." not in posix.parts:
-        name = str(posix)
-        if name not in ("", "."):
-            return name
-    return path.name
 
 
 def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list[Source]:
@@ -72,8 +62,8 @@ def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list
                 kinds = "image" if suffixes is IMAGE_SUFFIXES else "/".join(sorted(suffixes))
                 raise ImageError(f"{arg}: directory holds no {kinds} files")
             sources += [Source(p, p.relative_to(path).as_posix(), str(p)) for p in found]
-        elif path.exists():
-            sources.append(Source(path, _stored_name(path), str(path)))
+        elif path.exists():  # a file named on the command line is known by its base name
+            sources.append(Source(path, path.name, str(path)))
         else:
             raise ImageError(f"{arg}: no such file or directory")
     names = [s.name for s in sources]
