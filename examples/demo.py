@@ -42,7 +42,8 @@ def main() -> None:
         vz = OUT / (path.stem + ".vz")
         decoded = OUT / "decoded" / (path.stem + ".png")
         image, back = Image.open(path), Image.open(decoded)
-        print(f"{path.name:<18}{'%dx%d' % image.size:>9}{path.stat().st_size:>10,}"
+        size = f"{image.size[0]}x{image.size[1]}"
+        print(f"{path.name:<18}{size:>9}{path.stat().st_size:>10,}"
               f"{optimised_png_size(path):>9,}{vz.stat().st_size:>6}  {decoded} "
               f"({back.size[0]}x{back.size[1]} {back.mode})")
     print(f"\nSamples in {OUT / 'samples.png'}; .vz files and decoded images in {OUT}/")

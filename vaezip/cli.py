@@ -41,9 +41,17 @@ def _stderr_console():
 
 
 def _stdout_console():
+    """Results. Piped into a file or another program, tables are not folded to 80 columns."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _table(title: str, **kwargs):
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", **kwargs)
 
 
 def log(message: str, quiet: bool = False) -> None:
@@ -101,24 +109,23 @@ def models_cmd(
     if as_json:
         print(json.dumps([e.summary() for e in entries], indent=2))
         return
-    from rich.table import Table
 
-    table = Table(title="vaezip models")
+    table = _table("vaezip models (test metrics on the 10,000 MNIST test images)")
     table.add_column("name", no_wrap=True)
-    table.add_column("arch")
-    table.add_column("likelihood")
+    table.add_column("arch / likelihood", no_wrap=True)
     table.add_column("latent", justify="right")
     table.add_column("params", justify="right")
-    table.add_column("test -ELBO", justify="right")
-    table.add_column("PSNR dB", justify="right")
+    table.add_column("-ELBO", justify="right")
+    table.add_column("PSNR", justify="right")
     table.add_column("where", overflow="fold")
     home = str(Path.home())
     for e in entries:
+        c = e.config
         where = "shipped" if e.kind == "shipped" else str(e.path).replace(home, "~", 1)
         table.add_row(
-            e.name, e.config.arch, e.config.likelihood, str(e.config.latent_dim),
-            f"{e.num_params:,}", _fmt(e.metrics.get("neg_elbo")), _fmt(e.metrics.get("psnr")),
-            where,
+            e.name, c.arch if c.arch == "ae" else f"{c.arch} / {c.likelihood}",
+            str(c.latent_dim), f"{e.num_params / 1e6:.2f}M", _fmt(e.metrics.get("neg_elbo")),
+            _fmt(e.metrics.get("psnr")), where,
         )
     _stdout_console().print(table)
 
@@ -303,9 +310,8 @@ def eval_cmd(
     if as_json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
         return
-    from rich.table import Table
 
-    table = Table(title=f"MNIST test set, {len(images)} images")
+    table = _table(f"MNIST test set, {len(images)} images")
     table.add_column("metric")
     for r in results:
         table.add_column(r["model"], justify="right")
@@ -434,10 +440,7 @@ def _with_progress(what: str, total: int, quiet: bool, work):
 
 
 def _print_size_table(rows, to_stderr: bool, model: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(stderr=to_stderr, highlight=False)
+    console = _stderr_console() if to_stderr else _stdout_console()
     total_in = sum(r[1] for r in rows)
     total_out = sum(r[2] for r in rows)
     images = sum(r[3] for r in rows)
@@ -446,7 +449,7 @@ def _print_size_table(rows, to_stderr: bool, model: str) -> None:
                       f"({total_in / max(total_out, 1):.1f}x, {total_out / images:.1f} B/image; "
                       f"model {model})")
         return
-    table = Table(title=f"vaezip encode ({model})")
+    table = _table(f"vaezip encode ({model})")
     table.add_column("input", overflow="fold")
     for col in ("bytes in", "bytes out", "ratio"):
         table.add_column(col, justify="right", no_wrap=True)

@@ -239,4 +239,4 @@ def save_model(model, path: Path, name: str, force: bool = False, **kwargs) -> P
     from vaezip.fileio import atomic_write_bytes
 
     data, _ = serialize_model(model, name, **kwargs)
-    return atomic_write_bytes(path, data, force=force)
+    return atomic_write_bytes(path, data, force=force, durable=True)

@@ -190,7 +190,7 @@ def save_checkpoint(path, model, optimizer, config, settings, epochs_done, histo
         "history": json.dumps(history),
         "param_groups": json.dumps(state["param_groups"]),
     }
-    atomic_write_bytes(Path(path), save(tensors, metadata=metadata), force=True)
+    atomic_write_bytes(Path(path), save(tensors, metadata=metadata), force=True, durable=True)
 
 
 def read_checkpoint_meta(path: Path) -> dict[str, str]:
@@ -301,7 +301,7 @@ def train_and_register(
         key = "neg_elbo" if "neg_elbo" in full else "recon"
         training[f"float32_test_{key}"] = round(full[key], 4)
     data, _ = serialize_model(result.model, name, metrics=metrics, training=training, dtype=dtype)
-    atomic_write_bytes(out_path, data, force=force)
+    atomic_write_bytes(out_path, data, force=force, durable=True)
     checkpoint.unlink(missing_ok=True)
     return read_entry(out_path, kind="new").summary()
 
