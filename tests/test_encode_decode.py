@@ -290,3 +290,22 @@ def test_mutated_vz_files_decode_cleanly_or_fail_in_one_line(run_cli, tmp_path, 
     else:
         one_line_error(r, 1)
         assert files(work) == {"f.vz"}  # no stray output or temp files
+
+
+def test_sample_without_grid_writes_one_file_per_draw(run_cli, tmp_path):
+    out = tmp_path / "draws"
+    r = run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7")
+    assert r.code == 0, r
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"sample-{i:02d}.png" for i in range(12)]
+    assert Image.open(out / names[0]).size == (28, 28)
+    first = (out / names[3]).read_bytes()
+    assert run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7").code == 1
+    r = run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7", "--force")
+    assert r.code == 0 and (out / names[3]).read_bytes() == first  # same seed, same draws
+
+
+def test_an_existing_directory_is_not_a_file_output(run_cli, tmp_path, digit):
+    (tmp_path / "taken").mkdir()
+    one_line_error(run_cli("encode", digit, "-o", tmp_path / "taken"), 1, "is a directory")
+    one_line_error(run_cli("sample", "-o", tmp_path / "taken"), 1, "is a directory")
