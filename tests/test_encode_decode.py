@@ -260,9 +260,9 @@ def valid_vz(tmp_path_factory) -> bytes:
     from vaezip import codec
     from vaezip.imaging import prepare
     from vaezip.pipeline import encode_prepared
-    from vaezip.registry import load_model
+    from vaezip.registry import load_inference
 
-    model, entry = load_model("mnist-vae-16d")
+    model, entry = load_inference("mnist-vae-16d")
     prepared = [prepare(images.png_bytes(Image.fromarray(images.mnist_digit(i))), f"{i}.png")
                 for i in range(3)]
     return codec.dumps(encode_prepared(prepared, model, entry, packed=True))

@@ -336,7 +336,7 @@ def encode_cmd(
     """Compress images into .vz files (digit.png -> digit.vz)."""
     from vaezip import codec
     from vaezip.pipeline import collect_sources, encode_prepared, prepare_all
-    from vaezip.registry import DEFAULT_MODEL, find, load_model
+    from vaezip.registry import DEFAULT_MODEL, find, load_inference
 
     sources = collect_sources(inputs)
     entry = find(model or DEFAULT_MODEL)
@@ -346,7 +346,7 @@ def encode_cmd(
     prepared, sizes, warnings, errors = _with_progress(
         "reading", len(sources), quiet, lambda tick: prepare_all(sources, tick))
     _report(warnings, errors, len(sources), quiet)
-    net, entry = load_model(entry)
+    net, entry = load_inference(entry)
     vz = encode_prepared(prepared, net, entry, packed=pack)
     rows = []
     if pack:
@@ -394,9 +394,11 @@ def _check_targets(targets: list[str], inputs: list, force: bool) -> None:
     if len(set(files)) != len(files):
         dup = next(t for t in files if files.count(t) > 1)
         raise UsageError(f"two inputs would both be written to {dup}; use -o DIR or --pack")
-    resolved_inputs = {p.resolve() for p in inputs if p is not None}
+    input_paths = {os.path.abspath(p) for p in inputs if p is not None}
     for target in files:
-        if Path(target).resolve() in resolved_inputs:
+        if os.path.abspath(target) in input_paths or (
+                force and os.path.exists(target)
+                and any(os.path.samefile(target, p) for p in input_paths)):
             raise UsageError(f"{target}: output would overwrite its own input; use -o")
         check_writable(Path(target), force)
     if STDIO in targets and sys.stdout.isatty():

@@ -1,7 +1,8 @@
 """The .vz file format: write, read, validate. numpy only; see docs/FORMAT.md.
 
 A .vz file is a safetensors file:
-  tensors   mu, sigma: float16 [N, K], the posterior of each of N images
+  tensors   mu, sigma: float16 [N, K], the posterior of each of N images (sigma = 0: a
+            point code, as the autoencoder makes)
   metadata  vaezip = format version; model = registry name; sha256 = first 12 hex
             digits of the model's weights hash; images = JSON list of N placements
             (how each image was brought into model space; defaults left out);
@@ -169,8 +170,8 @@ def _latents(header: dict, tensors: dict, label: str) -> tuple[np.ndarray, np.nd
     mu, sigma = mu.astype(np.float32), sigma.astype(np.float32)
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise FormatError(f"{label}: mu or sigma holds NaN or Inf")
-    if (sigma <= 0).any():
-        raise FormatError(f"{label}: sigma must be positive")
+    if (sigma < 0).any():
+        raise FormatError(f"{label}: sigma must not be negative")
     return mu, sigma
 
 

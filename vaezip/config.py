@@ -53,6 +53,16 @@ class ModelConfig:
     def input_dim(self) -> int:
         return self.image_side * self.image_side
 
+    # The architecture, as data: every backend (torch in models.py, NumPy in inference.py)
+    # builds its MLPs from these sizes, so there is one definition of each model.
+    def encoder_sizes(self) -> list[int]:
+        """Input side first. The VAE's last layer emits mu and log sigma^2 side by side."""
+        out = self.latent_dim if self.arch == "ae" else 2 * self.latent_dim
+        return [self.input_dim, *self.hidden, out]
+
+    def decoder_sizes(self) -> list[int]:
+        return [self.latent_dim, *reversed(self.hidden), self.input_dim]
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
@@ -68,3 +78,9 @@ class ModelConfig:
             return cls(**raw)
         except (ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source}: invalid model config ({exc})") from None
+
+
+def mlp_parameter_names(prefix: str, sizes: list[int]) -> list[tuple[str, str]]:
+    """(weight, bias) names of each Linear layer of an MLP that models.mlp builds: its
+    layers alternate [Linear, ReLU, Linear, ...], so Linear i sits at index 2 * i."""
+    return [(f"{prefix}.{2 * i}.weight", f"{prefix}.{2 * i}.bias") for i in range(len(sizes) - 1)]

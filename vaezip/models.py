@@ -17,7 +17,8 @@ from vaezip.config import ModelConfig
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
+    """Linear layers with ReLU between them (none after the last): [Linear, ReLU, Linear, ...],
+    so layer i's parameters are `{i * 2}.weight` and `{i * 2}.bias` (see mlp_parameter_names)."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(n_in, n_out))
@@ -48,9 +49,8 @@ class AutoEncoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        d, k = config.input_dim, config.latent_dim
-        self.encoder = mlp([d, *config.hidden, k])
-        self.decoder = mlp([k, *reversed(config.hidden), d])
+        self.encoder = mlp(config.encoder_sizes())
+        self.decoder = mlp(config.decoder_sizes())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, D] in [0, 1] -> z: [B, K] in (0, 1)."""
@@ -86,10 +86,9 @@ class VAE(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        d, k = config.input_dim, config.latent_dim
         # One MLP trunk whose last layer emits mu and log sigma^2 side by side.
-        self.encoder = mlp([d, *config.hidden, 2 * k])
-        self.decoder = mlp([k, *reversed(config.hidden), d])
+        self.encoder = mlp(config.encoder_sizes())
+        self.decoder = mlp(config.decoder_sizes())
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: [B, D] -> (mu, logvar), each [B, K]."""

@@ -56,8 +56,8 @@ def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list
             continue
         path = Path(arg)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in suffixes)
+            found = sorted((p for p in path.rglob("*") if p.suffix.lower() in suffixes
+                            and p.is_file()), key=str)
             if not found:
                 kinds = "image" if suffixes is IMAGE_SUFFIXES else "/".join(sorted(suffixes))
                 raise ImageError(f"{arg}: directory holds no {kinds} files")
@@ -97,25 +97,21 @@ def prepare_all(sources: list[Source], on_item: Callable[[], None] | None = None
 
 def encode_prepared(prepared: list[Prepared], model, entry, packed: bool,
                     batch_size: int = 4096) -> VzFile:
-    """Run the encoder over prepared images: the posterior's mu and sigma per image."""
-    import torch
-
-    pixels = torch.from_numpy(np.stack([p.pixels.reshape(-1) for p in prepared]))  # [N, D]
-    mus, sigmas = [], []
-    with torch.inference_mode():
-        for start in range(0, len(pixels), batch_size):
-            mu, logvar = model.encode(pixels[start : start + batch_size])  # [B, K] each
-            mus.append(mu)
-            sigmas.append(torch.exp(0.5 * logvar))
+    """Run the encoder (inference.NumpyModel) over prepared images: mu and sigma each."""
+    pixels = np.stack([p.pixels.reshape(-1) for p in prepared])  # [N, D]
+    codes = [model.encode(pixels[start : start + batch_size])  # ([B, K], [B, K])
+             for start in range(0, len(pixels), batch_size)]
     return VzFile(
-        model=entry.name, model_hash=entry.sha256, mu=torch.cat(mus).numpy(),
-        sigma=torch.cat(sigmas).numpy(), images=[p.placement for p in prepared], packed=packed,
+        model=entry.name, model_hash=entry.sha256,
+        mu=np.concatenate([mu for mu, _ in codes]),
+        sigma=np.concatenate([sigma for _, sigma in codes]),
+        images=[p.placement for p in prepared], packed=packed,
     )
 
 
 def load_model_for(vz: VzFile, label: str, cache: dict):
     """The installed model a .vz was made with, refusing a different version of it."""
-    from vaezip.registry import find, load_model
+    from vaezip.registry import find, load_inference
 
     if vz.model not in cache:
         try:
@@ -129,7 +125,7 @@ def load_model_for(vz: VzFile, label: str, cache: dict):
                 f"{vz.model_hash}, installed {entry.sha256[:len(vz.model_hash)]}); decode it "
                 f"with the vaezip that made it"
             )
-        cache[vz.model] = load_model(entry)
+        cache[vz.model] = load_inference(entry)
     model, entry = cache[vz.model]
     if vz.mu.shape[1] != entry.config.latent_dim:
         raise FormatError(f"{label}: latents have {vz.mu.shape[1]} dims, model {vz.model!r} "
@@ -143,18 +139,13 @@ def decode_latents(vz: VzFile, model, sample: bool = False, seed: int = 0,
 
     The posterior mean by default; with sample=True, a draw z ~ N(mu, sigma^2) (seeded).
     """
-    import torch
-
-    mu, sigma = torch.from_numpy(vz.mu), torch.from_numpy(vz.sigma)
+    z = vz.mu
     if sample:
-        gen = torch.Generator().manual_seed(seed)
-        mu = mu + sigma * torch.randn(mu.shape, generator=gen)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(mu), batch_size):
-            out.append(model.decode(mu[start : start + batch_size]))  # [B, D]
+        noise = np.random.default_rng(seed).standard_normal(z.shape, dtype=np.float32)
+        z = z + vz.sigma * noise
+    out = [model.decode(z[start : start + batch_size]) for start in range(0, len(z), batch_size)]
     side = model.config.image_side
-    return torch.cat(out).reshape(-1, side, side).numpy()
+    return np.concatenate(out).reshape(-1, side, side)
 
 
 def render(pixels: np.ndarray, vz: VzFile, index: int, native: bool,

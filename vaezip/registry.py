@@ -182,33 +182,58 @@ def is_shipped(name: str) -> bool:
     return any(path.name == name + SUFFIX and kind == "shipped" for kind, path in _candidates())
 
 
-def load_model(name_or_entry: str | ModelEntry, device: str = "cpu"):
-    """Rebuild a model from its file alone, verify its hash, and return (model, entry).
+def _verified_tensors(entry: ModelEntry) -> dict:
+    """The weights of entry as NumPy arrays, after checking them against their hash."""
+    from safetensors.numpy import load_file
 
-    The model comes back in eval mode, in float32, on device.
-    """
-    from safetensors.torch import load_file
-
-    from vaezip.models import build_model
-
-    entry = find(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
     try:
         tensors = load_file(str(entry.path))
     except Exception as exc:
         raise ModelFileError(f"{entry.path}: cannot read weights ({exc})") from None
-    digest = tensor_digest({k: v.numpy() for k, v in tensors.items()}, entry.config)
-    if digest != entry.sha256:
+    if tensor_digest(tensors, entry.config) != entry.sha256:
         raise ModelFileError(
             f"{entry.path}: weights do not match their recorded hash (file corrupted or "
             f"edited); reinstall or retrain {entry.name!r}"
         )
+    return tensors
+
+
+def _entry(name_or_entry: str | ModelEntry) -> ModelEntry:
+    return find(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
+
+
+def load_model(name_or_entry: str | ModelEntry, device: str = "cpu"):
+    """Rebuild a torch model from its file alone, verify its hash, return (model, entry).
+
+    The model comes back in eval mode, in float32, on device. For training and evaluation;
+    encode/decode use load_inference, which does not need torch.
+    """
+    import torch
+
+    from vaezip.models import build_model
+
+    entry = _entry(name_or_entry)
+    tensors = _verified_tensors(entry)
     model = build_model(entry.config)
     try:
-        model.load_state_dict({k: v.float() for k, v in tensors.items()})
+        model.load_state_dict({k: torch.from_numpy(v).float() for k, v in tensors.items()})
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise ModelFileError(f"{entry.path}: weights do not fit the config ({first})") from None
     return model.to(device).eval(), entry
+
+
+def load_inference(name_or_entry: str | ModelEntry):
+    """The model as a NumPy encoder/decoder (inference.NumpyModel), hash-checked: (model,
+    entry). Imports no torch."""
+    from vaezip.inference import NumpyModel
+
+    entry = _entry(name_or_entry)
+    tensors = _verified_tensors(entry)
+    try:
+        return NumpyModel(entry.config, tensors), entry
+    except KeyError as exc:
+        raise ModelFileError(f"{entry.path}: weights lack {exc} for its config") from None
 
 
 def serialize_model(

@@ -1,0 +1,63 @@
+"""Inference for encode, decode and sample, in NumPy: no torch import on the paths users
+run from shells and scripts, where starting torch (1.5-2 s) would cost more than the work.
+
+The layers are not written down twice: the sizes come from ModelConfig.encoder_sizes /
+decoder_sizes and the parameter names from config.mlp_parameter_names, which is how
+models.py builds its torch modules; tests check both backends agree on the test set.
+Training and evaluation stay on torch (models.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vaezip.config import ModelConfig, mlp_parameter_names
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # Split by sign so exp never overflows; float32 throughout.
+    out = np.empty_like(x)
+    positive = x >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-x[positive]))
+    e = np.exp(x[~positive])
+    out[~positive] = e / (1.0 + e)
+    return out
+
+
+class NumpyModel:
+    """The encoder and decoder of an MLP model (ae or vae) as float32 NumPy arrays."""
+
+    def __init__(self, config: ModelConfig, tensors: dict[str, np.ndarray]):
+        self.config = config
+
+        def layers(prefix: str, sizes: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+            # Keep W transposed ([in, out]) and contiguous: x @ W is one BLAS call.
+            return [(np.ascontiguousarray(tensors[w].astype(np.float32).T),
+                     tensors[b].astype(np.float32))
+                    for w, b in mlp_parameter_names(prefix, sizes)]
+
+        self._encoder = layers("encoder", config.encoder_sizes())
+        self._decoder = layers("decoder", config.decoder_sizes())
+
+    @staticmethod
+    def _run(layers, x: np.ndarray) -> np.ndarray:
+        for i, (weight, bias) in enumerate(layers):
+            x = x @ weight + bias
+            if i < len(layers) - 1:
+                np.maximum(x, 0, out=x)  # ReLU between layers, none after the last
+        return x
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x: float32 [B, D] in [0, 1] -> (mu, sigma), each [B, K].
+
+        For the autoencoder, mu is its sigmoid code and sigma is 0 (it has no posterior).
+        """
+        h = self._run(self._encoder, np.asarray(x, dtype=np.float32))
+        if self.config.arch == "ae":
+            return _sigmoid(h), np.zeros_like(h)
+        k = self.config.latent_dim
+        return h[:, :k], np.exp(0.5 * h[:, k:])
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """z: [B, K] -> pixel means: float32 [B, D] in (0, 1)."""
+        return _sigmoid(self._run(self._decoder, np.asarray(z, dtype=np.float32)))
