@@ -9,7 +9,6 @@ import torch
 
 from vaezip.config import ModelConfig, mlp_parameter_names
 from vaezip.data import load_mnist, to_model_space
-from vaezip.inference import NumpyModel
 from vaezip.models import build_model
 from vaezip.registry import load_inference, load_model
 
