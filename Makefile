@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Where MNIST lives for `make weights` and `make bench` (torchvision's layout: DIR/MNIST/raw).
 DATA_DIR ?= ../shared/data
 
-.PHONY: install test lint demo weights bench clean
+.PHONY: install test lint demo weights bench figures clean
 
 install: $(STAMP)
 
@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check vaezip tests bench examples
+	$(BIN)/ruff check vaezip tests bench examples docs
 
 lint: $(STAMP)
-	$(BIN)/ruff check vaezip tests bench examples
+	$(BIN)/ruff check vaezip tests bench examples docs examples docs
 
 # The main job on the shipped default model: no network, no ../shared needed.
 demo: $(STAMP)
@@ -32,6 +32,10 @@ demo: $(STAMP)
 # Retrain the shipped models from the recipes in vaezip/zoo.py (MODELS="a b" for some).
 weights: $(STAMP)
 	$(BIN)/python -m vaezip.zoo $(MODELS) --data-dir $(DATA_DIR)
+
+# Every figure in docs/figures/, from the shipped models (needs the MNIST test set).
+figures: $(STAMP)
+	$(BIN)/python docs/make_figures.py --data-dir $(DATA_DIR)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_speed.py --data-dir $(DATA_DIR)

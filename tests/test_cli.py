@@ -85,15 +85,19 @@ def test_unknown_model_is_one_line_listing_known_models(run_cli, tmp_path):
 
 def test_eval_on_the_mini_test_set(run_cli, mini_mnist_dir):
     r = run_cli("eval", "-m", "mnist-vae-16d", "-m", "mnist-ae-2d", "--data-dir", mini_mnist_dir,
-                "--no-download", "--json")
+                "--no-download", "--json", "--iw-samples", "20")
     assert r.code == 0, r
     vae, ae = json.loads(r.out)
     assert vae["model"] == "mnist-vae-16d" and vae["test_images"] == 500
+    assert vae["iw_samples"] == 20 and vae["iw_nll"] < vae["neg_elbo"]
+    assert vae["binarized_iw_nll"] < vae["binarized_neg_elbo"]
     assert 0 < vae["kl"] < vae["neg_elbo"] and vae["psnr"] > 15
     assert vae["bits_per_dim"] == pytest.approx(vae["neg_elbo"] / (784 * 0.6931471805599453))
     assert "neg_elbo" not in ae and ae["recon"] > 0  # the AE has no likelihood
-    r = run_cli("eval", "--data-dir", mini_mnist_dir, "--no-download", "--limit", "100")
-    assert r.code == 0 and "-ELBO" in r.out and "100 images" in r.out
+    r = run_cli("eval", "--data-dir", mini_mnist_dir, "--no-download", "--limit", "100", "-k",
+                "50", "-m", "mnist-vae-16d", "-m", "mnist-ae-2d")
+    assert r.code == 0 and "-ELBO" in r.out and "100 images" in r.out and "k=50" in r.out
+    assert "IWAE NLL" in r.out and "NLL does not apply" in r.out
 
 
 def test_missing_data_is_a_clear_error(run_cli, tmp_path):

@@ -41,8 +41,10 @@ def test_checkpoints_are_safetensors_with_their_config(mini_images, tmp_path):
     assert any(k.startswith("optim.") for k in keys) and "rng.cpu" in keys
 
 
-def test_resume_after_an_interruption_matches_an_uninterrupted_run(mini_images, tmp_path):
-    settings = TrainSettings(epochs=3, batch_size=100, seed=7)
+@pytest.mark.parametrize("extra", [{}, {"binarize": True, "kl_warmup_epochs": 2}])
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(mini_images, tmp_path,
+                                                                   extra):
+    settings = TrainSettings(epochs=3, batch_size=100, seed=7, **extra)
     straight = train(CONFIG, settings, mini_images, tmp_path / "a.safetensors")
 
     def interrupt(epoch, batch, loss):
@@ -74,7 +76,8 @@ def test_cli_train_registers_the_model_and_eval_reads_it(run_cli, mini_mnist_dir
     assert listed["tiny"]["metrics"]["test_images"] == 500
     assert listed["tiny"]["training"]["epochs"] == 2
 
-    r = run_cli("eval", "-m", "tiny", "--data-dir", mini_mnist_dir, "--no-download", "--json")
+    r = run_cli("eval", "-m", "tiny", "--data-dir", mini_mnist_dir, "--no-download", "--json",
+                "--iw-samples", "0")
     assert r.code == 0, r
     metrics = json.loads(r.out)
     assert metrics["model"] == "tiny" and metrics["test_images"] == 500
@@ -119,3 +122,29 @@ def test_cli_train_errors(run_cli, tmp_path, mini_mnist_dir):
     assert r.code == 2 and "--hidden" in r.err
     r = run_cli("train", "--name", "x", "--epochs", "0", "--data-dir", mini_mnist_dir)
     assert r.code == 2 and "--epochs" in r.err
+
+
+def test_kl_warmup_ramps_the_weight_and_binarised_training_sees_binary_pixels(mini_images,
+                                                                              tmp_path):
+    from vaezip.train import kl_weight
+
+    warm = TrainSettings(epochs=4, kl_warmup_epochs=2)
+    assert [kl_weight(warm, e) for e in (0, 0.5, 1, 2, 3)] == [0, 0.25, 0.5, 1, 1]
+    assert kl_weight(TrainSettings(), 0) == 1.0
+    seen = []
+
+    from vaezip.models import VAE
+
+    original = VAE.loss
+
+    def spy(self, x, generator=None):
+        seen.append(x.detach().clone())
+        return original(self, x, generator)
+
+    VAE.loss = spy
+    try:
+        train(CONFIG, TrainSettings(epochs=1, batch_size=250, binarize=True), mini_images,
+              tmp_path / "c.safetensors")
+    finally:
+        VAE.loss = original
+    assert all(set(x.unique().tolist()) <= {0.0, 1.0} for x in seen)

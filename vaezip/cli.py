@@ -116,6 +116,7 @@ def models_cmd(
     table.add_column("latent", justify="right")
     table.add_column("params", justify="right")
     table.add_column("-ELBO", justify="right")
+    table.add_column("binarised -ELBO", justify="right")
     table.add_column("PSNR", justify="right")
     table.add_column("where", overflow="fold")
     home = str(Path.home())
@@ -125,7 +126,7 @@ def models_cmd(
         table.add_row(
             e.name, c.arch if c.arch == "ae" else f"{c.arch} / {c.likelihood}",
             str(c.latent_dim), f"{e.num_params / 1e6:.2f}M", _fmt(e.metrics.get("neg_elbo")),
-            _fmt(e.metrics.get("psnr")), where,
+            _fmt(e.metrics.get("binarized_neg_elbo")), _fmt(e.metrics.get("psnr")), where,
         )
     _stdout_console().print(table)
 
@@ -208,6 +209,9 @@ def train_cmd(
     batch_size: int = typer.Option(128, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-decayed)."),
     seed: int = typer.Option(0, "--seed"),
+    binarize: bool = typer.Option(False, "--binarize",
+                                  help="Train on dynamically binarised pixels."),
+    kl_warmup: int = typer.Option(0, "--kl-warmup", help="Epochs to ramp the KL weight 0->1."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes)."),
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Fetch MNIST into --data-dir when it is missing."),
@@ -254,7 +258,8 @@ def train_cmd(
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         settings = TrainSettings(epochs=20 if epochs is None else epochs,
-                                 batch_size=batch_size, lr=lr, seed=seed)
+                                 batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
+                                 kl_warmup_epochs=kl_warmup)
     set_threads(threads)
     summary = run_training_job(
         name, config, settings, data_dir or default_data_dir(), checkpoint, out_path,
@@ -269,11 +274,16 @@ def train_cmd(
 
 
 METRIC_ROWS = [
-    ("neg_elbo", "-ELBO (nats/image)"),
-    ("recon", "reconstruction (nats/image)"),
-    ("kl", "KL (nats/image)"),
-    ("bits_per_dim", "bits/dim"),
-    ("psnr", "PSNR of mean recon (dB)"),
+    ("neg_elbo", "-ELBO (nats/image)", 2),
+    ("recon", "reconstruction (nats/image)", 2),
+    ("kl", "KL (nats/image)", 2),
+    ("bits_per_dim", "-ELBO bits/dim", 3),
+    ("iw_nll", "IWAE NLL (nats/image)", 2),
+    ("iw_bits_per_dim", "IWAE NLL bits/dim", 3),
+    ("binarized_neg_elbo", "binarised: -ELBO (nats/image)", 2),
+    ("binarized_iw_nll", "binarised: IWAE NLL (nats/image)", 2),
+    ("binarized_iw_bits_per_dim", "binarised: IWAE NLL bits/dim", 3),
+    ("psnr", "PSNR of mean recon (dB)", 2),
 ]
 
 
@@ -284,19 +294,27 @@ def eval_cmd(
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Fetch MNIST into --data-dir when it is missing."),
     limit: int = typer.Option(None, "--limit", help="Evaluate the first N test images."),
+    iw_samples: int = typer.Option(
+        1000, "--iw-samples", "-k",
+        help="Importance samples for the IWAE NLL estimate; 0 skips it."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the posterior samples."),
     batch_size: int = typer.Option(1000, "--batch-size"),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
     threads: int = typer.Option(None, "--threads"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Evaluate models on the MNIST test set (nats per image; bits/dim; PSNR)."""
+    """Evaluate models on the MNIST test set: -ELBO, IWAE NLL (also on binarised pixels),
+    bits/dim, PSNR. Several --model give one comparison table."""
     from vaezip.data import default_data_dir, load_mnist, to_model_space
-    from vaezip.evaluate import evaluate
+    from vaezip.evaluate import full_report
     from vaezip.registry import DEFAULT_MODEL, find, load_model
     from vaezip.train import resolve_device
 
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
+    if not 0 <= iw_samples <= 100_000:
+        raise UsageError(f"--iw-samples must be between 0 and 100000, not {iw_samples}")
     names = model or [DEFAULT_MODEL]
     entries = [find(n) for n in names]  # unknown names fail before any work
     set_threads(threads)
@@ -306,19 +324,57 @@ def eval_cmd(
     results = []
     for entry in entries:
         net, _ = load_model(entry, device=dev)
-        results.append({"model": entry.name, **evaluate(net, images, batch_size=batch_size)})
+        passes = 2 if net.config.likelihood == "bernoulli" else 1
+        with _counting_progress(f"{entry.name}: IWAE k={iw_samples}",
+                                len(images) * passes, quiet or not iw_samples) as tick:
+            report = full_report(net, images, iw_samples=iw_samples, on_batch=tick)
+        results.append({"model": entry.name, **report})
     if as_json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
         return
-
-    table = _table(f"MNIST test set, {len(images)} images")
+    table = _table(f"MNIST test set, {len(images)} images"
+                   + (f"; IWAE with k={iw_samples}" if iw_samples else ""))
     table.add_column("metric")
     for r in results:
         table.add_column(r["model"], justify="right")
-    for key, label in METRIC_ROWS:
-        digits = 3 if key == "bits_per_dim" else 2
-        table.add_row(label, *[_fmt(r.get(key), digits) for r in results])
-    _stdout_console().print(table)
+    for key, label, digits in METRIC_ROWS:
+        if any(key in r for r in results):
+            table.add_row(label, *[_fmt(r.get(key), digits) for r in results])
+    if iw_samples:
+        table.add_row("IWAE time (s)", *[_fmt(r.get("iw_seconds"), 1) for r in results])
+    console = _stdout_console()
+    console.print(table)
+    for r in results:
+        if "likelihood" in r:
+            console.print(f"{r['model']}: {r['likelihood']}.")
+
+
+def _counting_progress(what: str, total: int, quiet: bool):
+    """A context giving tick(done_in_this_pass): a progress bar over `total` items made of
+    passes that each count up from 0 (on a terminal, unless quiet)."""
+    import contextlib
+
+    if quiet or not show_progress(False):
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def run():
+        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=_stderr_console(), transient=True) as progress:
+            task = progress.add_task(what, total=total)
+            state = {"base": 0, "last": 0}
+
+            def tick(done: int) -> None:
+                if done < state["last"]:  # a new pass started
+                    state["base"] += state["last"]
+                state["last"] = done
+                progress.update(task, completed=state["base"] + done)
+
+            yield tick
+
+    return run()
 
 
 @app.command("encode")
@@ -594,6 +650,93 @@ def sample_cmd(
     for target, image in zip(targets, images.numpy(), strict=True):
         atomic_write_bytes(target, image_bytes(native_image(image)), force=force)
     print(f"{output}/: {n} samples from {entry.name} (seed {seed})")
+
+
+PLOT_KINDS = ("recon", "latent", "manifold", "samples", "interpolate")
+
+
+@app.command("plot")
+def plot_cmd(
+    kind: str = typer.Argument(..., help="recon | latent | manifold | samples | interpolate"),
+    inputs: list[str] = typer.Argument(None, help="interpolate: two .vz files, A and B."),
+    model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
+    output: Path = typer.Option(None, "-o", "--output", help="PNG [KIND-MODEL.png]."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (recon, latent)."),
+    download: bool = typer.Option(True, "--download/--no-download",
+                                  help="Fetch MNIST into --data-dir when it is missing."),
+    n: int = typer.Option(None, "-n", help="Images (recon 16, samples 64) or grid side "
+                                           "(manifold 20) or steps (interpolate 10)."),
+    limit: int = typer.Option(None, "--limit", help="latent: the first N test images."),
+    per_digit: bool = typer.Option(False, "--per-digit", help="latent: a panel per digit."),
+    spherical: bool = typer.Option(False, "--spherical",
+                                   help="interpolate along the great circle, not the line."),
+    seed: int = typer.Option(0, "--seed", help="samples: the prior draw."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output."),
+) -> None:
+    """Draw the post's figures: recon, latent, manifold, samples, interpolate."""
+    from vaezip.fileio import atomic_write_bytes, check_writable
+    from vaezip.registry import DEFAULT_MODEL, find
+
+    if kind not in PLOT_KINDS:
+        raise UsageError(f"unknown plot {kind!r}; choose one of {', '.join(PLOT_KINDS)}")
+    if (kind == "interpolate") != bool(inputs):
+        raise UsageError("interpolate takes two .vz files (A B); other plots take none"
+                         if kind != "interpolate" else "interpolate needs two .vz files: A B")
+    if n is not None and not 1 <= n <= 400:
+        raise UsageError(f"-n must be between 1 and 400, not {n}")
+    entry = find(model or DEFAULT_MODEL)
+    codes = None
+    if kind == "interpolate":
+        codes, entry = _interpolation_ends(inputs, model)
+    output = output or Path(f"{kind}-{entry.name}.png")
+    check_writable(output, force)
+
+    from vaezip import plots
+    from vaezip.registry import load_model
+
+    net, entry = load_model(entry)
+    if kind in ("recon", "latent"):
+        from vaezip.data import default_data_dir, load_mnist, to_model_space
+
+        test = load_mnist(data_dir or default_data_dir(), train=False, download=download)
+        count = n if kind == "recon" else limit
+        images = to_model_space(test.images[:count] if count else test.images)
+        if kind == "recon":
+            png = plots.recon(net, images, n=n or 16)
+        else:
+            labels = test.labels[: len(images)]
+            png = plots.latent(net, images, labels, per_digit=per_digit, name=entry.name)
+    elif kind == "manifold":
+        png = plots.manifold(net, n=n or 20, name=entry.name)
+    elif kind == "samples":
+        png = plots.samples(net, n=n or 64, seed=seed)
+    else:
+        png = plots.interpolate(net, *codes, steps=n or 10, spherical=spherical)
+    atomic_write_bytes(output, png, force=force)
+    print(f"{output}: {kind} of {entry.name}, {len(png):,} bytes")
+
+
+def _interpolation_ends(inputs: list[str], model: str | None):
+    """The latent codes (posterior means of each file's first image) of A.vz and B.vz."""
+    import torch
+
+    from vaezip import codec
+    from vaezip.pipeline import collect_sources, load_model_for
+
+    if len(inputs) != 2:
+        raise UsageError(f"interpolate needs exactly two .vz files, not {len(inputs)}")
+    sources = collect_sources(inputs, suffixes={".vz"})
+    files = [codec.loads(s.read(), s.label) for s in sources]
+    if files[0].model != files[1].model:
+        raise UsageError(f"{inputs[0]} and {inputs[1]} were made by different models "
+                         f"({files[0].model}, {files[1].model})")
+    if model and model != files[0].model:
+        raise UsageError(f"the .vz files were made by {files[0].model}, not {model}")
+    for source, vz in zip(sources, files, strict=True):
+        load_model_for(vz, source.label, {})  # installed, same weights, same latent size
+    from vaezip.registry import find
+
+    return [torch.from_numpy(vz.mu[0]) for vz in files], find(files[0].model)
 
 
 # --- the one crash boundary ----------------------------------------------------------

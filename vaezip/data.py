@@ -78,6 +78,16 @@ def _missing_message(root: Path) -> str:
     )
 
 
+def binarize(images, seed: int = 0):
+    """Each pixel -> 1 with probability its intensity: the dynamically binarised MNIST
+    protocol, with a fixed seed for test sets. One draw over the whole tensor, so the
+    result does not depend on how it is later batched. float [N, D] -> float [N, D]."""
+    import torch
+
+    return torch.bernoulli(images.cpu(), generator=torch.Generator().manual_seed(seed)).to(
+        images.device)
+
+
 def to_model_space(images) -> object:
     """uint8 [N, 28, 28] -> float32 [N, 784] in [0, 1]."""
     return images.reshape(len(images), -1).float().div_(255.0)
