@@ -325,9 +325,10 @@ def eval_cmd(
     for entry in entries:
         net, _ = load_model(entry, device=dev)
         passes = 2 if net.config.likelihood == "bernoulli" else 1
-        with _counting_progress(f"{entry.name}: IWAE k={iw_samples}",
-                                len(images) * passes, quiet or not iw_samples) as tick:
-            report = full_report(net, images, iw_samples=iw_samples, on_batch=tick)
+        with _progress(f"{entry.name}: IWAE k={iw_samples}", len(images) * passes,
+                       quiet or not iw_samples) as advance:
+            report = full_report(net, images, iw_samples=iw_samples,
+                                 on_batch=_per_pass(advance))
         results.append({"model": entry.name, **report})
     if as_json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
@@ -349,32 +350,37 @@ def eval_cmd(
             console.print(f"{r['model']}: {r['likelihood']}.")
 
 
-def _counting_progress(what: str, total: int, quiet: bool):
-    """A context giving tick(done_in_this_pass): a progress bar over `total` items made of
-    passes that each count up from 0 (on a terminal, unless quiet)."""
+def _progress(what: str, total: int, quiet: bool, min_items: int = 1):
+    """A context yielding advance(n=1) for a transient progress bar on stderr; None when
+    quiet, not on a terminal, or fewer than min_items (a bar for 3 files is noise)."""
     import contextlib
 
-    if quiet or not show_progress(False):
+    if total < min_items or not show_progress(quiet):
         return contextlib.nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     @contextlib.contextmanager
-    def run():
+    def bar():
         columns = ("{task.description}", BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn())
         with Progress(*columns, console=_stderr_console(), transient=True) as progress:
             task = progress.add_task(what, total=total)
-            state = {"base": 0, "last": 0}
+            yield lambda n=1: progress.advance(task, n)
 
-            def tick(done: int) -> None:
-                if done < state["last"]:  # a new pass started
-                    state["base"] += state["last"]
-                state["last"] = done
-                progress.update(task, completed=state["base"] + done)
+    return bar()
 
-            yield tick
 
-    return run()
+def _per_pass(advance):
+    """Adapt advance(n) to callbacks that report items done within repeated passes."""
+    if advance is None:
+        return None
+    last = [0]
+
+    def on_batch(done: int) -> None:
+        advance(done - last[0] if done >= last[0] else done)  # a new pass restarts at 0
+        last[0] = done
+
+    return on_batch
 
 
 @app.command("encode")
@@ -399,8 +405,8 @@ def encode_cmd(
     targets = _encode_targets(inputs, sources, output, pack)
     _check_targets(targets, [s.path for s in sources], force)
 
-    prepared, sizes, warnings, errors = _with_progress(
-        "reading", len(sources), quiet, lambda tick: prepare_all(sources, tick))
+    with _progress("reading", len(sources), quiet, min_items=50) as advance:
+        prepared, sizes, warnings, errors = prepare_all(sources, advance)
     _report(warnings, errors, len(sources), quiet)
     net, entry = load_inference(entry)
     vz = encode_prepared(prepared, net, entry, packed=pack)
@@ -484,17 +490,6 @@ def _report(warnings: list[str], errors: list[str], total: int, quiet: bool) -> 
     for error in errors:
         print(f"vaezip: error: {error}", file=sys.stderr)
     raise ImageError(f"{len(errors)} of {total} inputs failed; nothing was written")
-
-
-def _with_progress(what: str, total: int, quiet: bool, work):
-    """Run work(tick) under a progress bar when there are many items and a terminal."""
-    if total < 50 or not show_progress(quiet):
-        return work(None)
-    from rich.progress import Progress
-
-    with Progress(console=_stderr_console(), transient=True) as progress:
-        task = progress.add_task(what, total=total)
-        return work(lambda: progress.advance(task))
 
 
 def _print_size_table(rows, to_stderr: bool, model: str) -> None:
