@@ -185,7 +185,7 @@ def _train_callbacks(quiet: bool, name: str):
 
 
 def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, resume, force,
-                     device, limit, store_dtype, quiet, download=True) -> dict:
+                     device, limit, store_dtype, quiet, download=True):
     """Shared by `vaezip train` and `make weights`: the job with its progress display."""
     from vaezip.train import train_and_register
 
@@ -212,10 +212,15 @@ def train_cmd(
     binarize: bool = typer.Option(False, "--binarize",
                                   help="Train on dynamically binarised pixels."),
     kl_warmup: int = typer.Option(0, "--kl-warmup", help="Epochs to ramp the KL weight 0->1."),
+    dataset: str = typer.Option(
+        "mnist", "--dataset",
+        help="mnist | fashion-mnist | kmnist | emnist-digits | folder (images in --data-dir)."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto | fp32 | bf16 | fp16 (mixed precision on CUDA)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes)."),
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Fetch MNIST into --data-dir when it is missing."),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps"),
     threads: int = typer.Option(None, "--threads", help="CPU threads [default: all cores]."),
     limit: int = typer.Option(None, "--limit", help="Train on the first N images only."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
@@ -259,14 +264,21 @@ def train_cmd(
             raise UsageError(str(exc)) from None
         settings = TrainSettings(epochs=20 if epochs is None else epochs,
                                  batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
-                                 kl_warmup_epochs=kl_warmup)
+                                 kl_warmup_epochs=kl_warmup, dataset=dataset,
+                                 precision=precision)
     set_threads(threads)
     summary = run_training_job(
         name, config, settings, data_dir or default_data_dir(), checkpoint, out_path,
         resume=resume, force=True if resume else force, device=device, limit=limit,
         store_dtype="float32", quiet=quiet, download=download,
     )
+    if summary is None:  # a torchrun process other than rank 0: rank 0 reports
+        return
     m = summary["metrics"]
+    if not m:
+        print(f"{name}: trained ({summary['training']['seconds_per_epoch']:.1f} s/epoch), no "
+              f"test split to evaluate on; saved to {summary['path']}")
+        return
     headline = (f"-ELBO {m['neg_elbo']:.2f} nats" if "neg_elbo" in m
                 else f"squared error {m['recon']:.2f}")
     print(f"{name}: {headline}, PSNR {m['psnr']:.2f} dB on {m['test_images']} test images; "
@@ -299,7 +311,7 @@ def eval_cmd(
         help="Importance samples for the IWAE NLL estimate; 0 skips it."),
     seed: int = typer.Option(0, "--seed", help="Seed of the posterior samples."),
     batch_size: int = typer.Option(1000, "--batch-size"),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | mps"),
     threads: int = typer.Option(None, "--threads"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),

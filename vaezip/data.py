@@ -71,6 +71,75 @@ def load_mnist(data_dir: Path | str, train: bool, download: bool = True) -> Imag
     return ImageSet(images=images, labels=labels)
 
 
+# name -> (torchvision class, extra arguments, its folder under the data dir, transposed?)
+# EMNIST stores its images transposed relative to MNIST.
+TORCHVISION_SETS = {
+    "mnist": ("MNIST", {}, "MNIST", False),
+    "fashion-mnist": ("FashionMNIST", {}, "FashionMNIST", False),
+    "kmnist": ("KMNIST", {}, "KMNIST", False),
+    "emnist-digits": ("EMNIST", {"split": "digits"}, "EMNIST", True),
+}
+DATASETS = (*TORCHVISION_SETS, "folder")
+
+
+def load_dataset(name: str, data_dir: Path | str, train: bool, download: bool = True
+                 ) -> ImageSet | None:
+    """A training (train=True) or test set as uint8 [N, 28, 28] images and labels.
+
+    torchvision's 28x28 sets download into data_dir when missing. "folder" reads every
+    image under data_dir (data_dir/train and data_dir/test when both exist), brought into
+    model space the way `vaezip encode` does; a digit-named parent folder is the label
+    (else -1). Returns None for a folder's test split when there is none.
+    """
+    if name == "mnist":
+        return load_mnist(data_dir, train, download)
+    if name == "folder":
+        return _load_folder(Path(data_dir).expanduser(), train)
+    if name not in TORCHVISION_SETS:
+        from vaezip.errors import UsageError
+
+        raise UsageError(f"--dataset must be one of {', '.join(DATASETS)}, not {name!r}")
+    import torchvision.datasets as tvd
+
+    cls_name, extra, folder, transposed = TORCHVISION_SETS[name]
+    root = Path(data_dir).expanduser()
+    try:
+        if download:
+            root.mkdir(parents=True, exist_ok=True)
+        dataset = getattr(tvd, cls_name)(root=str(root), train=train, download=download,
+                                         **extra)
+    except (OSError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataUnavailableError(
+            f"{name} not found under {root / folder} and not downloadable ({reason})"
+        ) from None
+    images = dataset.data.transpose(1, 2) if transposed else dataset.data
+    return ImageSet(images=images.contiguous(), labels=dataset.targets)
+
+
+def _load_folder(root: Path, train: bool) -> ImageSet | None:
+    import numpy as np
+    import torch
+
+    from vaezip.imaging import prepare
+    from vaezip.pipeline import IMAGE_SUFFIXES
+
+    split = root / ("train" if train else "test")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        root = split
+    elif not train:
+        return None
+    paths = sorted((p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                    and p.is_file()), key=str)
+    if not paths:
+        raise DataUnavailableError(f"no image files under {root}")
+    pixels = [prepare(p.read_bytes(), p.name, label=str(p)).pixels for p in paths]
+    images = torch.from_numpy(np.round(np.stack(pixels) * 255).astype(np.uint8))
+    labels = torch.tensor([int(p.parent.name) if p.parent.name.isdigit() else -1
+                           for p in paths])
+    return ImageSet(images=images, labels=labels)
+
+
 def _missing_message(root: Path) -> str:
     return (
         f"MNIST not found under {root}: put the four IDX files ({', '.join(MNIST_FILES)}) "

@@ -66,6 +66,8 @@ class AutoEncoder(nn.Module):
         sse = (x_hat - x).pow(2).sum(dim=1).mean()
         return LossTerms(loss=sse, recon=sse, kl=torch.zeros_like(sse))
 
+    forward = loss  # DistributedDataParallel syncs gradients through forward()
+
     def prior_sample(self, n: int, generator: torch.Generator | None = None,
                      temperature: float = 1.0) -> torch.Tensor:
         """The autoencoder has no prior: draw uniformly over its latent box (0, 1)^K,
@@ -129,6 +131,8 @@ class VAE(nn.Module):
         recon = self.reconstruction_nll(x, z).mean()
         kl = gaussian_kl(mu, logvar).mean()
         return LossTerms(loss=recon + kl, recon=recon, kl=kl)
+
+    forward = loss  # DistributedDataParallel syncs gradients through forward()
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None,
                      temperature: float = 1.0) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """The training loop: in-memory batches, a checkpoint after every epoch, exact resume.
 
-Checkpoints are safetensors too (model, Adam state and RNG state as tensors; settings
-and history as JSON metadata), so resuming never unpickles anything. Progress is
+Checkpoints are safetensors too (model and Adam state as tensors; settings and history
+as JSON metadata), so resuming never unpickles anything. Every random stream (shuffle,
+binarisation, posterior noise) is derived from (seed, epoch, rank), so no RNG state needs
+saving for a resume to be exact. Progress is
 reported through callbacks; this module never prints.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,6 +43,9 @@ class TrainSettings:
     # KL warm-up: the KL term's weight ramps from 0 to 1 over this many epochs, so the
     # encoder learns to use its latents before the prior pulls them in. 0: plain ELBO.
     kl_warmup_epochs: int = 0
+    # "auto": bfloat16 autocast on CUDA (float16 with loss scaling where bf16 is missing),
+    # float32 elsewhere; CPUs and MPS gain little and risk more from reduced precision.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -48,6 +54,8 @@ class TrainSettings:
             raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError(f"--lr must be a positive number, not {self.lr}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, not {self.precision}")
         if self.kl_warmup_epochs < 0:
             raise UsageError(f"--kl-warmup must be at least 0, not {self.kl_warmup_epochs}")
 
@@ -77,6 +85,8 @@ class TrainCallbacks:
 class TrainResult:
     model: object
     history: list[dict] = field(default_factory=list)
+    world_size: int = 1  # processes that trained it (torchrun)
+    is_main: bool = True  # rank 0, or not distributed: the process that writes
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -87,13 +97,38 @@ class TrainResult:
 def resolve_device(device: str) -> str:
     import torch
 
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
-    if device not in ("cpu", "cuda"):
-        raise UsageError(f"--device must be auto, cpu or cuda, not {device!r}")
+    if device == "mps" and not has_mps:
+        raise UsageError("--device mps: no Apple GPU (MPS) is available here; use --device cpu")
+    if device not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device must be auto, cpu, cuda or mps, not {device!r}")
     return device
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job (from the environment torchrun sets)."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_from_env() -> Distributed | None:
+    """A Distributed when launched by torchrun with more than one process, else None."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    return Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def make_optimizer(model, lr: float):
@@ -107,18 +142,23 @@ def make_optimizer(model, lr: float):
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def epoch_generator(seed: int, epoch: int, stream: int, device: str = "cpu"):
-    """A generator that depends only on (seed, epoch, stream): the shuffle (stream 0) and
-    the binarisation (stream 1) of an epoch need no saved RNG state to resume exactly."""
+SHUFFLE, BINARIZE, NOISE = 0, 1, 2  # the random streams of an epoch
+
+
+def epoch_generator(seed: int, epoch: int, stream: int, device: str = "cpu", rank: int = 0):
+    """A generator that depends only on (seed, epoch, stream, rank): the shuffle, the
+    binarisation and the posterior noise of an epoch need no saved RNG state, so a run
+    resumes exactly, for any number of processes."""
     import torch
 
-    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + epoch) * 2 + stream)
+    key = (((seed * 1_000_003 + epoch) * 4 + stream) * 65_536) + rank
+    return torch.Generator(device=device).manual_seed(key)
 
 
 def epoch_order(n: int, seed: int, epoch: int):
     import torch
 
-    return torch.randperm(n, generator=epoch_generator(seed, epoch, 0))
+    return torch.randperm(n, generator=epoch_generator(seed, epoch, SHUFFLE))
 
 
 def train(
@@ -133,24 +173,36 @@ def train(
     """Train on images (float [N, 784] in [0, 1]); checkpoint after every epoch.
 
     With resume=True, continues from `checkpoint` exactly where it stopped: the same
-    weights, optimiser moments, noise RNG and shuffle order as an uninterrupted run.
+    weights, optimiser moments, shuffle, binarisation and noise as an uninterrupted run.
+    Under torchrun (WORLD_SIZE > 1) it trains with DistributedDataParallel (gloo on CPU,
+    nccl on CUDA): each process takes its share of every epoch through a
+    DistributedSampler; only rank 0 writes checkpoints and reports progress.
     """
     import torch
 
     from vaezip.models import build_model
 
-    callbacks = callbacks or TrainCallbacks()
+    dist = distributed_from_env()
     device = resolve_device(device)
-    torch.manual_seed(settings.seed)
+    if dist:
+        device = _init_distributed(dist, device)
+    callbacks = callbacks or TrainCallbacks()
+    if dist and not dist.is_main:
+        callbacks = TrainCallbacks()  # one voice: rank 0's
+    rank = dist.rank if dist else 0
+    torch.manual_seed(settings.seed)  # the same initial weights in every process
     model = build_model(config).to(device)
     optimizer = make_optimizer(model, settings.lr)
     history: list[dict] = []
     first_epoch = 0
     if resume:
         first_epoch, history = load_checkpoint(checkpoint, model, optimizer, config, settings)
+    net = _wrap_distributed(model, device) if dist else model
+    autocast, scaler = _mixed_precision(settings.precision, device)
     data = images.to(device)
     n = len(data)
-    batches = math.ceil(n / settings.batch_size)
+    per_rank = math.ceil(n / dist.world_size) if dist else n
+    batches = math.ceil(per_rank / settings.batch_size)
     if callbacks.on_start:
         callbacks.on_start(first_epoch, settings.epochs, batches)
 
@@ -158,32 +210,122 @@ def train(
         start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = settings.lr_at(epoch)
-        model.train()
-        order = epoch_order(n, settings.seed, epoch).to(device)
-        flips = epoch_generator(settings.seed, epoch, 1, device) if settings.binarize else None
-        sums = torch.zeros(3, dtype=torch.float64)
+        net.train()
+        order = _epoch_indices(n, settings.seed, epoch, dist).to(device)
+        flips = (epoch_generator(settings.seed, epoch, BINARIZE, device, rank)
+                 if settings.binarize else None)
+        noise = epoch_generator(settings.seed, epoch, NOISE, device, rank)
+        sums = torch.zeros(4, dtype=torch.float64)  # loss, recon, kl (summed), images
         for b in range(batches):
             x = data[order[b * settings.batch_size : (b + 1) * settings.batch_size]]  # [B, D]
             if flips is not None:
                 x = torch.bernoulli(x, generator=flips)
-            terms = model.loss(x)
-            beta = kl_weight(settings, epoch + b / batches)
+            with autocast():
+                terms = net(x, generator=noise)  # LossTerms, through DDP's forward
+                beta = kl_weight(settings, epoch + b / batches)
+                objective = terms.recon + beta * terms.kl if beta < 1 else terms.loss
             optimizer.zero_grad(set_to_none=True)
-            (terms.recon + beta * terms.kl if beta < 1 else terms.loss).backward()
-            optimizer.step()
+            scaler.scale(objective).backward()
+            scaler.step(optimizer)
+            scaler.update()
             step = torch.stack([terms.loss, terms.recon, terms.kl]).detach().double().cpu()
-            sums += step * len(x)
+            sums[:3] += step * len(x)
+            sums[3] += len(x)
             if callbacks.on_batch:
                 callbacks.on_batch(epoch + 1, b + 1, float(step[0]))
-        loss, recon, kl = (sums / n).tolist()
+        if dist:
+            sums = _all_reduce_sum(sums, device)
+        loss, recon, kl = (sums[:3] / sums[3]).tolist()
         report = EpochReport(epoch + 1, settings.epochs, loss, recon, kl,
                              time.perf_counter() - start)
         history.append(asdict(report))
-        save_checkpoint(checkpoint, model, optimizer, config, settings, epoch + 1, history)
+        if not dist or dist.is_main:
+            save_checkpoint(checkpoint, model, optimizer, config, settings, epoch + 1, history)
         if callbacks.on_epoch:
             callbacks.on_epoch(report)
     model.eval()
-    return TrainResult(model=model, history=history)
+    if dist:
+        _check_ranks_agree(model, device)
+        torch.distributed.barrier()  # nobody leaves before rank 0 has its last checkpoint
+        torch.distributed.destroy_process_group()
+    return TrainResult(model=model, history=history, world_size=dist.world_size if dist else 1,
+                       is_main=not dist or dist.is_main)
+
+
+def _init_distributed(dist: Distributed, device: str) -> str:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.set_device(dist.local_rank)
+        device = f"cuda:{dist.local_rank}"
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend=backend)
+    return device
+
+
+def _wrap_distributed(model, device: str):
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [int(device.split(":")[1])] if device.startswith("cuda:") else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def _epoch_indices(n: int, seed: int, epoch: int, dist: Distributed | None):
+    """This process's indices for the epoch: all of them, or its DistributedSampler share."""
+    import torch
+
+    if dist is None:
+        return epoch_order(n, seed, epoch)
+    from torch.utils.data import DistributedSampler
+
+    sampler = DistributedSampler(range(n), num_replicas=dist.world_size, rank=dist.rank,
+                                 shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    return torch.tensor(list(sampler))
+
+
+def _mixed_precision(precision: str, device: str):
+    """(autocast context factory, grad scaler) for the precision setting on device."""
+    import contextlib
+
+    import torch
+
+    cuda = device.startswith("cuda")
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    if precision != "fp32" and not cuda:
+        raise UsageError(f"--precision {precision} needs a CUDA device; use fp32 or auto")
+    if precision == "fp32":
+        return contextlib.nullcontext, torch.amp.GradScaler("cpu", enabled=False)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return (lambda: torch.autocast("cuda", dtype=dtype),
+            torch.amp.GradScaler("cuda", enabled=precision == "fp16"))
+
+
+def _all_reduce_sum(values, device: str):
+    import torch
+
+    buffer = values.to(device)
+    torch.distributed.all_reduce(buffer)
+    return buffer.cpu()
+
+
+def _check_ranks_agree(model, device: str) -> None:
+    """Every process must end with the same weights; a silent DDP desync is a bug."""
+    import torch
+
+    from vaezip.errors import VaezipError
+    from vaezip.registry import tensor_digest
+
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    digest = torch.frombuffer(bytearray.fromhex(tensor_digest(state, model.config)),
+                              dtype=torch.uint8).to(device)
+    gathered = [torch.zeros_like(digest) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(gathered, digest)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise VaezipError("distributed training ended with different weights on different "
+                          "ranks; nothing was registered")
 
 
 def kl_weight(settings: TrainSettings, epochs_done: float) -> float:
@@ -204,9 +346,6 @@ def save_checkpoint(path, model, optimizer, config, settings, epochs_done, histo
     for idx, slots in state["state"].items():
         for slot, value in slots.items():
             tensors[f"optim.{idx}.{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["rng.cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available() and next(model.parameters()).is_cuda:
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
     metadata = {
         "format": CHECKPOINT_FORMAT,
         "format_version": str(CHECKPOINT_FORMAT_VERSION),
@@ -246,7 +385,7 @@ def checkpoint_settings(path: Path) -> tuple[ModelConfig, TrainSettings, int]:
 
 
 def load_checkpoint(path, model, optimizer, config, settings) -> tuple[int, list[dict]]:
-    import torch
+    """Restore model and Adam state (torch moves the state to the parameters' device)."""
     from safetensors.torch import load_file
 
     meta = read_checkpoint_meta(path)
@@ -264,9 +403,6 @@ def load_checkpoint(path, model, optimizer, config, settings) -> tuple[int, list
             _, idx, slot = key.split(".", 2)
             state.setdefault(int(idx), {})[slot] = value
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
-    torch.set_rng_state(tensors["rng.cpu"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
     return epochs_done, json.loads(meta["history"])
 
 
@@ -288,21 +424,23 @@ def train_and_register(
     """The whole job of `vaezip train` and `make weights`: load data, train, evaluate the
     stored form of the weights on the test set, write the model file, drop the checkpoint.
 
-    Returns the model file's summary (name, path, metrics, training record).
+    Returns the model file's summary (name, path, metrics, training record); None in the
+    processes of a torchrun job other than rank 0.
     """
     import platform
 
     import torch
 
-    from vaezip.data import binarize, load_mnist, to_model_space
-    from vaezip.evaluate import evaluate
+    from vaezip.data import load_dataset, to_model_space
     from vaezip.fileio import atomic_write_bytes, check_writable
     from vaezip.registry import read_entry, serialize_model
 
     check_writable(out_path, force)
-    train_set = load_mnist(data_dir, train=True, download=download)
+    train_set = load_dataset(settings.dataset, data_dir, train=True, download=download)
     images = to_model_space(train_set.images[:limit] if limit else train_set.images)
     result = train(config, settings, images, checkpoint, resume, device, callbacks)
+    if not result.is_main:
+        return None  # under torchrun, rank 0 alone evaluates and registers
 
     dtype = {"float32": torch.float32, "float16": torch.float16}[store_dtype]
     training = {
@@ -311,29 +449,46 @@ def train_and_register(
         "seconds_per_epoch": round(result.seconds_per_epoch, 2),
         "final_train_loss": round(result.history[-1]["loss"], 3),
         "device": resolve_device(device),
+        "processes": result.world_size,
+        # Under torchrun every rank's final weights were hashed and compared (else: error).
+        **({"ranks_identical": True} if result.world_size > 1 else {}),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
         "stored_as": store_dtype,
     }
-    # Evaluate exactly what is stored (e.g. float16 weights), and say what float32 gave.
-    data, _ = serialize_model(result.model, name, dtype=dtype)
-    stored = _model_from_bytes(data, config, resolve_device(device))
-    test_set = load_mnist(data_dir, train=False, download=download)
-    test_images = to_model_space(test_set.images).to(resolve_device(device))
-    metrics = evaluate(stored, test_images)
-    if config.likelihood == "bernoulli":  # also on the binarised test set (seed 0)
-        binary = evaluate(stored, binarize(test_images, seed=0))
-        metrics.update({f"binarized_{k}": binary[k] for k in ("neg_elbo", "recon", "kl",
-                                                                "bits_per_dim")})
-    if store_dtype != "float32":
-        full = evaluate(result.model, test_images)
-        key = "neg_elbo" if "neg_elbo" in full else "recon"
-        training[f"float32_test_{key}"] = round(full[key], 4)
+    test_set = load_dataset(settings.dataset, data_dir, train=False, download=download)
+    metrics = {}  # stays empty for an image folder without a test split
+    if test_set is not None:
+        test_images = to_model_space(test_set.images).to(resolve_device(device))
+        metrics = _test_metrics(result.model, name, config, dtype, test_images, training)
     data, _ = serialize_model(result.model, name, metrics=metrics, training=training, dtype=dtype)
     atomic_write_bytes(out_path, data, force=force, durable=True)
     checkpoint.unlink(missing_ok=True)
     return read_entry(out_path, kind="new").summary()
+
+
+def _test_metrics(model, name, config, dtype, test_images, training: dict) -> dict:
+    """Metrics of exactly what is stored (e.g. float16 weights); what float32 gave goes
+    into the training record. Bernoulli models are also measured on binarised pixels."""
+    import torch
+
+    from vaezip.data import binarize
+    from vaezip.evaluate import evaluate
+    from vaezip.registry import serialize_model
+
+    data, _ = serialize_model(model, name, dtype=dtype)
+    stored = _model_from_bytes(data, config, test_images.device)
+    metrics = evaluate(stored, test_images)
+    if config.likelihood == "bernoulli":  # the binarised test set, seed 0
+        binary = evaluate(stored, binarize(test_images, seed=0))
+        metrics.update({f"binarized_{k}": binary[k] for k in ("neg_elbo", "recon", "kl",
+                                                                "bits_per_dim")})
+    if dtype != torch.float32:
+        full = evaluate(model, test_images)
+        key = "neg_elbo" if "neg_elbo" in full else "recon"
+        training[f"float32_test_{key}"] = round(full[key], 4)
+    return metrics
 
 
 def _model_from_bytes(data: bytes, config: ModelConfig, device: str):
