@@ -201,7 +201,7 @@ def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, 
 @app.command("train")
 def train_cmd(
     name: str = typer.Option(..., "--name", help="Registry name for the trained model."),
-    arch: str = typer.Option("vae", "--arch", help="ae | vae"),
+    arch: str = typer.Option("vae", "--arch", help="ae | vae | cvae (conditional on the digit)"),
     likelihood: str = typer.Option("bernoulli", "--likelihood", help="bernoulli | gaussian (VAE)"),
     latent_dim: int = typer.Option(16, "--latent-dim", help="Latent dimensions."),
     hidden: str = typer.Option("512,512", "--hidden", help="Hidden widths, input side first."),
@@ -333,6 +333,7 @@ def eval_cmd(
     dev = resolve_device(device)
     test = load_mnist(data_dir or default_data_dir(), train=False, download=download)
     images = to_model_space(test.images[:limit] if limit else test.images).to(dev)
+    labels = test.labels[: len(images)].to(dev)
     results = []
     for entry in entries:
         net, _ = load_model(entry, device=dev)
@@ -340,7 +341,7 @@ def eval_cmd(
         with _progress(f"{entry.name}: IWAE k={iw_samples}", len(images) * passes,
                        quiet or not iw_samples) as advance:
             report = full_report(net, images, iw_samples=iw_samples,
-                                 on_batch=_per_pass(advance))
+                                 on_batch=_per_pass(advance), labels=labels)
         results.append({"model": entry.name, **report})
     if as_json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))

@@ -10,9 +10,13 @@ from dataclasses import asdict, dataclass, fields
 
 from vaezip.errors import ModelFileError
 
-ARCHS = ("ae", "vae")
+ARCHS = ("ae", "vae", "cvae")
 LIKELIHOODS = ("bernoulli", "gaussian")
 IMAGE_SIDE = 28  # MNIST's side; every model works in this 28x28 "model space"
+
+
+# Fields added after the first release, with their defaults (see ModelConfig.to_json).
+_LATER_FIELDS = {"classes": 0}
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,16 @@ class ModelConfig:
     hidden: tuple[int, ...] = (512, 512)
     # Pixels per side of model space (MNIST).
     image_side: int = IMAGE_SIDE
+    # "cvae": encoder and decoder both see the one-hot label; 10 digits. 0 otherwise.
+    classes: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+        if self.arch == "cvae" and self.classes == 0:
+            object.__setattr__(self, "classes", 10)  # MNIST's digits
+        if self.arch != "cvae" and self.classes:
+            raise ValueError(f"classes is for arch cvae, not {self.arch}")
         if self.arch == "ae":
             object.__setattr__(self, "likelihood", "none")
         elif self.likelihood not in LIKELIHOODS:
@@ -55,16 +65,25 @@ class ModelConfig:
 
     # The architecture, as data: every backend (torch in models.py, NumPy in inference.py)
     # builds its MLPs from these sizes, so there is one definition of each model.
+    @property
+    def conditional(self) -> bool:
+        return self.classes > 0
+
     def encoder_sizes(self) -> list[int]:
-        """Input side first. The VAE's last layer emits mu and log sigma^2 side by side."""
+        """Input side first. The VAE's last layer emits mu and log sigma^2 side by side;
+        a CVAE's input is the image and the one-hot label, concatenated."""
         out = self.latent_dim if self.arch == "ae" else 2 * self.latent_dim
-        return [self.input_dim, *self.hidden, out]
+        return [self.input_dim + self.classes, *self.hidden, out]
 
     def decoder_sizes(self) -> list[int]:
-        return [self.latent_dim, *reversed(self.hidden), self.input_dim]
+        return [self.latent_dim + self.classes, *reversed(self.hidden), self.input_dim]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """Canonical JSON (it is hashed with the weights). Fields added after the first
+        release are left out at their default, so older model files keep their hash."""
+        fields_ = {k: v for k, v in asdict(self).items()
+                   if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+        return json.dumps(fields_, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str, source: str = "model file") -> ModelConfig:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 
 
-def evaluate(model, images, batch_size: int = 1000, seed: int = 0) -> dict:
-    """images: float [N, D] in [0, 1] on the model's device. Returns a dict of metrics."""
+def evaluate(model, images, batch_size: int = 1000, seed: int = 0, labels=None) -> dict:
+    """images: float [N, D] in [0, 1] on the model's device (labels [N] for a conditional
+    model). Returns a dict of metrics."""
     import torch
 
     device = next(model.parameters()).device
@@ -26,8 +27,9 @@ def evaluate(model, images, batch_size: int = 1000, seed: int = 0) -> dict:
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             x = images[start : start + batch_size].flatten(1)  # [B, D]
-            terms = model.loss(x, generator=gen)
-            sq = (model.mean_reconstruction(x) - x).pow(2).sum()
+            y = None if labels is None else labels[start : start + batch_size]
+            terms = model.loss(x, generator=gen, labels=y)
+            sq = (model.mean_reconstruction(x, y) - x).pow(2).sum()
             sums += torch.stack(
                 [terms.loss * len(x), terms.recon * len(x), terms.kl * len(x), sq]
             ).double().cpu()
@@ -52,7 +54,7 @@ def evaluate(model, images, batch_size: int = 1000, seed: int = 0) -> dict:
 LOG_2PI = math.log(2 * math.pi)
 
 
-def iw_log_weights(model, x, k: int, generator):
+def iw_log_weights(model, x, k: int, generator, labels=None):
     """log p(x, z_k) - log q(z_k | x) for z_k ~ q(z | x): x [B, D] -> [k, B].
 
     The decoder's log-likelihood is the full one: Bernoulli, or the unit-variance Gaussian
@@ -60,7 +62,7 @@ def iw_log_weights(model, x, k: int, generator):
     """
     import torch
 
-    mu, logvar = model.encode(x)  # [B, K_z] each
+    mu, logvar = model.encode(x, labels)  # [B, K_z] each
     std = torch.exp(0.5 * logvar)
     eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device)  # [k, B, K_z]
     z = mu + eps * std
@@ -68,19 +70,20 @@ def iw_log_weights(model, x, k: int, generator):
     log_prior = (-0.5 * (z.pow(2) + LOG_2PI)).sum(-1)  # [k, B]
     flat = z.reshape(-1, z.shape[-1])  # [k * B, K_z]
     target = x.expand(k, *x.shape).reshape(-1, x.shape[-1])  # [k * B, D]
+    y = None if labels is None else labels.repeat(k)  # [k * B], in the order of flat
     if model.config.likelihood == "bernoulli":
         import torch.nn.functional as F
 
         log_lik = -F.binary_cross_entropy_with_logits(
-            model.decoder_logits(flat), target, reduction="none").sum(-1)
+            model.decoder_logits(flat, y), target, reduction="none").sum(-1)
     else:
         d = x.shape[-1]
-        log_lik = -0.5 * (model.decode(flat) - target).pow(2).sum(-1) - 0.5 * d * LOG_2PI
+        log_lik = -0.5 * (model.decode(flat, y) - target).pow(2).sum(-1) - 0.5 * d * LOG_2PI
     return log_lik.reshape(k, -1) + log_prior - log_q
 
 
 def importance_weighted_nll(model, images, k: int = 1000, batch_size: int = 100,
-                            chunk: int = 250, seed: int = 0, on_batch=None):
+                            chunk: int = 250, seed: int = 0, on_batch=None, labels=None):
     """The IWAE estimate of -log p(x) per image (Burda, Grosse & Salakhutdinov, 2016):
     -log (1/k) sum_k p(x, z_k) / q(z_k | x). Never above the -ELBO (k = 1 is the ELBO's
     one-sample estimate), and tighter as k grows. images: float [N, D]; returns [N].
@@ -97,7 +100,8 @@ def importance_weighted_nll(model, images, k: int = 1000, batch_size: int = 100,
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             x = images[start : start + batch_size].flatten(1)  # [B, D]
-            parts = [iw_log_weights(model, x, min(chunk, k - done), gen)
+            y = None if labels is None else labels[start : start + batch_size]
+            parts = [iw_log_weights(model, x, min(chunk, k - done), gen, y)
                      for done in range(0, k, chunk)]
             log_w = torch.cat(parts)  # [k, B]
             out.append(math.log(k) - torch.logsumexp(log_w, dim=0))
@@ -106,7 +110,8 @@ def importance_weighted_nll(model, images, k: int = 1000, batch_size: int = 100,
     return torch.cat(out).cpu()
 
 
-def full_report(model, images, iw_samples: int = 0, seed: int = 0, on_batch=None) -> dict:
+def full_report(model, images, iw_samples: int = 0, seed: int = 0, on_batch=None,
+                labels=None) -> dict:
     """Everything `vaezip eval` reports for one model on one test set (nats per image).
 
     Bernoulli models are also measured on the test set binarised with seed 0 (the standard
@@ -120,21 +125,22 @@ def full_report(model, images, iw_samples: int = 0, seed: int = 0, on_batch=None
 
     config = model.config
     d = images[0].numel()
-    metrics = evaluate(model, images, seed=seed)
+    labels = labels if config.conditional else None
+    metrics = evaluate(model, images, seed=seed, labels=labels)
     if config.arch == "ae":
         metrics["likelihood"] = "none: the autoencoder defines no p(x); NLL does not apply"
         return metrics
     versions = {"": images}
     if config.likelihood == "bernoulli":
         versions["binarized_"] = binarize(images, seed=0)
-        binary = evaluate(model, versions["binarized_"], seed=seed)
+        binary = evaluate(model, versions["binarized_"], seed=seed, labels=labels)
         metrics.update({f"binarized_{k}": binary[k]
                         for k in ("neg_elbo", "recon", "kl", "bits_per_dim")})
     if iw_samples > 0:
         start = time.perf_counter()
         for prefix, data in versions.items():
             nll = importance_weighted_nll(model, data, k=iw_samples, seed=seed,
-                                          on_batch=on_batch).mean().item()
+                                          on_batch=on_batch, labels=labels).mean().item()
             metrics[f"{prefix}iw_nll"] = nll
             if config.likelihood == "bernoulli":
                 metrics[f"{prefix}iw_bits_per_dim"] = nll / (d * math.log(2))

@@ -47,17 +47,27 @@ class NumpyModel:
                 np.maximum(x, 0, out=x)  # ReLU between layers, none after the last
         return x
 
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _with_label(self, t: np.ndarray, labels) -> np.ndarray:
+        """[B, F] -> [B, F + C] with the one-hot label (as VAE.with_label)."""
+        t = np.asarray(t, dtype=np.float32)
+        if not self.config.conditional:
+            return t
+        if labels is None:
+            raise ValueError("a conditional model needs the labels")
+        one_hot = np.eye(self.config.classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
+        return np.concatenate([t, one_hot], axis=1)
+
+    def encode(self, x: np.ndarray, labels=None) -> tuple[np.ndarray, np.ndarray]:
         """x: float32 [B, D] in [0, 1] -> (mu, sigma), each [B, K].
 
         For the autoencoder, mu is its sigmoid code and sigma is 0 (it has no posterior).
         """
-        h = self._run(self._encoder, np.asarray(x, dtype=np.float32))
+        h = self._run(self._encoder, self._with_label(x, labels))
         if self.config.arch == "ae":
             return _sigmoid(h), np.zeros_like(h)
         k = self.config.latent_dim
         return h[:, :k], np.exp(0.5 * h[:, k:])
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
+    def decode(self, z: np.ndarray, labels=None) -> np.ndarray:
         """z: [B, K] -> pixel means: float32 [B, D] in (0, 1)."""
-        return _sigmoid(self._run(self._decoder, np.asarray(z, dtype=np.float32)))
+        return _sigmoid(self._run(self._decoder, self._with_label(z, labels)))

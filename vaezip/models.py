@@ -60,7 +60,9 @@ class AutoEncoder(nn.Module):
         """z: [B, K] -> pixel means: [B, D] in (0, 1)."""
         return torch.sigmoid(self.decoder(z))
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,
+             labels: torch.Tensor | None = None) -> LossTerms:
+        """labels: unused (the autoencoder is not conditional); kept for one interface."""
         x = x.flatten(1)  # [B, D]
         x_hat = self.mean_reconstruction(x)  # [B, D]
         sse = (x_hat - x).pow(2).sum(dim=1).mean()
@@ -77,13 +79,19 @@ class AutoEncoder(nn.Module):
         u = torch.rand((n, self.config.latent_dim), generator=generator, device=device)
         return 0.5 + (u - 0.5) * temperature
 
-    def mean_reconstruction(self, x: torch.Tensor) -> torch.Tensor:
+    def mean_reconstruction(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                            ) -> torch.Tensor:
         """x [B, D] -> [B, D] in (0, 1)."""
         return self.decode(self.encode(x.flatten(1)))
 
 
 class VAE(nn.Module):
-    """Encoder -> (mu, log sigma^2); z = mu + eps * sigma; decoder -> p(x | z)."""
+    """Encoder -> (mu, log sigma^2); z = mu + eps * sigma; decoder -> p(x | z).
+
+    With config.classes > 0 (arch "cvae") it is the conditional VAE: the encoder sees
+    (x, y) and the decoder (z, y), y the one-hot label, so p(x | z, y) and q(z | x, y);
+    every method then takes the labels ([B] ints).
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -92,9 +100,18 @@ class VAE(nn.Module):
         self.encoder = mlp(config.encoder_sizes())
         self.decoder = mlp(config.decoder_sizes())
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def with_label(self, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """[B, F] -> [B, F + C], the one-hot label appended (a conditional model only)."""
+        if not self.config.conditional:
+            return t
+        if labels is None:
+            raise ValueError("a conditional model needs the labels")
+        return torch.cat([t, F.one_hot(labels.long(), self.config.classes).to(t.dtype)], 1)
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """x: [B, D] -> (mu, logvar), each [B, K]."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        mu, logvar = self.encoder(self.with_label(x, labels)).chunk(2, dim=1)
         return mu, logvar
 
     def reparameterize(
@@ -104,31 +121,34 @@ class VAE(nn.Module):
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + eps * torch.exp(0.5 * logvar)
 
-    def decoder_logits(self, z: torch.Tensor) -> torch.Tensor:
+    def decoder_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None
+                       ) -> torch.Tensor:
         """z: [B, K] -> pre-sigmoid decoder output: [B, D]."""
-        return self.decoder(z)
+        return self.decoder(self.with_label(z, labels))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z: [B, K] -> pixel means: [B, D] in (0, 1) (Bernoulli p, or the Gaussian mean)."""
-        return torch.sigmoid(self.decoder(z))
+        return torch.sigmoid(self.decoder_logits(z, labels))
 
-    def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor,
+                           labels: torch.Tensor | None = None) -> torch.Tensor:
         """-log p(x | z) per image: x [B, D], z [B, K] -> [B].
 
         Bernoulli: binary cross-entropy (on grayscale targets, as pytorch/examples does).
         Gaussian, unit variance: 1/2 * ||x - x_hat||^2; the constant D/2 * log(2 pi)
         is left out, as in the post.
         """
-        logits = self.decoder_logits(z)
+        logits = self.decoder_logits(z, labels)
         if self.config.likelihood == "bernoulli":
             return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
         return 0.5 * (torch.sigmoid(logits) - x).pow(2).sum(dim=1)
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,
+             labels: torch.Tensor | None = None) -> LossTerms:
         x = x.flatten(1)  # [B, D]
-        mu, logvar = self.encode(x)  # [B, K] each
+        mu, logvar = self.encode(x, labels)  # [B, K] each
         z = self.reparameterize(mu, logvar, generator)  # [B, K]
-        recon = self.reconstruction_nll(x, z).mean()
+        recon = self.reconstruction_nll(x, z, labels).mean()
         kl = gaussian_kl(mu, logvar).mean()
         return LossTerms(loss=recon + kl, recon=recon, kl=kl)
 
@@ -141,13 +161,14 @@ class VAE(nn.Module):
         z = torch.randn((n, self.config.latent_dim), generator=generator, device=device)
         return z * temperature
 
-    def mean_reconstruction(self, x: torch.Tensor) -> torch.Tensor:
+    def mean_reconstruction(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                            ) -> torch.Tensor:
         """Decode the posterior mean: x [B, D] -> [B, D] in (0, 1)."""
-        return self.decode(self.encode(x.flatten(1))[0])
+        return self.decode(self.encode(x.flatten(1), labels)[0], labels)
 
 
 def build_model(config: ModelConfig) -> AutoEncoder | VAE:
-    """The one place that maps a config to its module."""
+    """The one place that maps a config to its module ("vae" and "cvae" share VAE)."""
     if config.arch == "ae":
         return AutoEncoder(config)
     return VAE(config)

@@ -169,8 +169,10 @@ def train(
     resume: bool = False,
     device: str = "cpu",
     callbacks: TrainCallbacks | None = None,
+    labels=None,
 ) -> TrainResult:
-    """Train on images (float [N, 784] in [0, 1]); checkpoint after every epoch.
+    """Train on images (float [N, 784] in [0, 1]; labels int [N] for a conditional model);
+    checkpoint after every epoch.
 
     With resume=True, continues from `checkpoint` exactly where it stopped: the same
     weights, optimiser moments, shuffle, binarisation and noise as an uninterrupted run.
@@ -200,6 +202,7 @@ def train(
     net = _wrap_distributed(model, device) if dist else model
     autocast, scaler = _mixed_precision(settings.precision, device)
     data = images.to(device)
+    targets = _labels_for(config, labels, len(data), device)
     n = len(data)
     per_rank = math.ceil(n / dist.world_size) if dist else n
     batches = math.ceil(per_rank / settings.batch_size)
@@ -217,11 +220,13 @@ def train(
         noise = epoch_generator(settings.seed, epoch, NOISE, device, rank)
         sums = torch.zeros(4, dtype=torch.float64)  # loss, recon, kl (summed), images
         for b in range(batches):
-            x = data[order[b * settings.batch_size : (b + 1) * settings.batch_size]]  # [B, D]
+            idx = order[b * settings.batch_size : (b + 1) * settings.batch_size]
+            x = data[idx]  # [B, D]
+            y = targets[idx] if targets is not None else None  # [B]
             if flips is not None:
                 x = torch.bernoulli(x, generator=flips)
             with autocast():
-                terms = net(x, generator=noise)  # LossTerms, through DDP's forward
+                terms = net(x, generator=noise, labels=y)  # LossTerms, through DDP's forward
                 beta = kl_weight(settings, epoch + b / batches)
                 objective = terms.recon + beta * terms.kl if beta < 1 else terms.loss
             optimizer.zero_grad(set_to_none=True)
@@ -250,6 +255,18 @@ def train(
         torch.distributed.destroy_process_group()
     return TrainResult(model=model, history=history, world_size=dist.world_size if dist else 1,
                        is_main=not dist or dist.is_main)
+
+
+def _labels_for(config: ModelConfig, labels, n: int, device: str):
+    """The labels a conditional model trains on (checked), or None."""
+    if not config.conditional:
+        return None
+    if labels is None or len(labels) != n:
+        raise UsageError("a conditional model (--arch cvae) needs one label per image")
+    if int(labels.min()) < 0 or int(labels.max()) >= config.classes:
+        raise UsageError(f"--arch cvae needs labels 0..{config.classes - 1} for every image "
+                         f"(an image folder gives them by digit-named subfolders)")
+    return labels.to(device)
 
 
 def _init_distributed(dist: Distributed, device: str) -> str:
@@ -438,7 +455,8 @@ def train_and_register(
     check_writable(out_path, force)
     train_set = load_dataset(settings.dataset, data_dir, train=True, download=download)
     images = to_model_space(train_set.images[:limit] if limit else train_set.images)
-    result = train(config, settings, images, checkpoint, resume, device, callbacks)
+    labels = train_set.labels[: len(images)]
+    result = train(config, settings, images, checkpoint, resume, device, callbacks, labels)
     if not result.is_main:
         return None  # under torchrun, rank 0 alone evaluates and registers
 
@@ -461,14 +479,17 @@ def train_and_register(
     metrics = {}  # stays empty for an image folder without a test split
     if test_set is not None:
         test_images = to_model_space(test_set.images).to(resolve_device(device))
-        metrics = _test_metrics(result.model, name, config, dtype, test_images, training)
+        test_labels = test_set.labels.to(test_images.device) if config.conditional else None
+        metrics = _test_metrics(result.model, name, config, dtype, test_images, test_labels,
+                                training)
     data, _ = serialize_model(result.model, name, metrics=metrics, training=training, dtype=dtype)
     atomic_write_bytes(out_path, data, force=force, durable=True)
     checkpoint.unlink(missing_ok=True)
     return read_entry(out_path, kind="new").summary()
 
 
-def _test_metrics(model, name, config, dtype, test_images, training: dict) -> dict:
+def _test_metrics(model, name, config, dtype, test_images, test_labels, training: dict
+                  ) -> dict:
     """Metrics of exactly what is stored (e.g. float16 weights); what float32 gave goes
     into the training record. Bernoulli models are also measured on binarised pixels."""
     import torch
@@ -479,13 +500,13 @@ def _test_metrics(model, name, config, dtype, test_images, training: dict) -> di
 
     data, _ = serialize_model(model, name, dtype=dtype)
     stored = _model_from_bytes(data, config, test_images.device)
-    metrics = evaluate(stored, test_images)
+    metrics = evaluate(stored, test_images, labels=test_labels)
     if config.likelihood == "bernoulli":  # the binarised test set, seed 0
-        binary = evaluate(stored, binarize(test_images, seed=0))
+        binary = evaluate(stored, binarize(test_images, seed=0), labels=test_labels)
         metrics.update({f"binarized_{k}": binary[k] for k in ("neg_elbo", "recon", "kl",
                                                                 "bits_per_dim")})
     if dtype != torch.float32:
-        full = evaluate(model, test_images)
+        full = evaluate(model, test_images, labels=test_labels)
         key = "neg_elbo" if "neg_elbo" in full else "recon"
         training[f"float32_test_{key}"] = round(full[key], 4)
     return metrics
