@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_speed.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/roundtrip.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/speed.py --data-dir $(DATA_DIR)
+	$(BIN)/python bench/cvae_digits.py --data-dir $(DATA_DIR)
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache demo-out

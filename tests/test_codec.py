@@ -81,7 +81,8 @@ def test_structural_damage_is_named():
 
 @pytest.mark.parametrize("edit, message", [
     (lambda h: h.pop("__metadata__"), "not a .vz file"),
-    (lambda h: h["__metadata__"].update(vaezip="2"), "newer than this vaezip reads"),
+    (lambda h: h["__metadata__"].update(vaezip=str(codec.FORMAT_VERSION + 1)),
+     "newer than this vaezip reads"),
     (lambda h: h["__metadata__"].update(vaezip="one"), "invalid format version"),
     (lambda h: h["__metadata__"].update(model="../../etc/passwd"), "invalid model name"),
     (lambda h: h["__metadata__"].pop("model"), "invalid model name"),

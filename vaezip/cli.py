@@ -405,6 +405,7 @@ def encode_cmd(
     ),
     model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
     pack: bool = typer.Option(False, "--pack", help="Store all inputs in one .vz archive."),
+    digit: int = typer.Option(None, "--digit", help="The digit shown (conditional models)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, warnings or summary."),
 ) -> None:
@@ -415,6 +416,7 @@ def encode_cmd(
 
     sources = collect_sources(inputs)
     entry = find(model or DEFAULT_MODEL)
+    _check_digit(entry, digit, required=True)
     targets = _encode_targets(inputs, sources, output, pack)
     _check_targets(targets, [s.path for s in sources], force)
 
@@ -422,7 +424,7 @@ def encode_cmd(
         prepared, sizes, warnings, errors = prepare_all(sources, advance)
     _report(warnings, errors, len(sources), quiet)
     net, entry = load_inference(entry)
-    vz = encode_prepared(prepared, net, entry, packed=pack)
+    vz = encode_prepared(prepared, net, entry, packed=pack, digit=digit)
     rows = []
     if pack:
         data = codec.dumps(vz)
@@ -431,7 +433,7 @@ def encode_cmd(
     else:
         for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
             one = codec.VzFile(vz.model, vz.model_hash, vz.mu[i : i + 1], vz.sigma[i : i + 1],
-                               vz.images[i : i + 1])
+                               vz.images[i : i + 1])  # one image, one header
             data = codec.dumps(one)
             _write(target, data, force)
             rows.append((source.label, sizes[i], len(data), 1))
@@ -624,6 +626,8 @@ def sample_cmd(
     seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
     temperature: float = typer.Option(1.0, "--temperature", help="Scale of the prior draw."),
     grid: bool = typer.Option(True, "--grid/--no-grid", help="One grid, or one file each."),
+    digit: int = typer.Option(None, "--digit", help="Draw this digit (conditional models; "
+                                                     "without it they cycle 0-9)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
 ) -> None:
     """Generate new images from the model's prior."""
@@ -632,8 +636,10 @@ def sample_cmd(
     if not 0 < temperature <= 10:
         raise UsageError(f"--temperature must be in (0, 10], not {temperature}")
     from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.registry import DEFAULT_MODEL, load_model
+    from vaezip.registry import DEFAULT_MODEL, find, load_model
 
+    entry = find(model or DEFAULT_MODEL)
+    _check_digit(entry, digit, required=False)
     output = output or Path("samples.png" if grid else "samples")
     width = len(str(n - 1))
     targets = [output] if grid else [output / f"sample-{i:0{width}d}.png" for i in range(n)]
@@ -644,20 +650,22 @@ def sample_cmd(
     from vaezip.data import grid_png_bytes
     from vaezip.imaging import image_bytes, native_image
 
-    net, entry = load_model(model or DEFAULT_MODEL)
+    net, entry = load_model(entry)
     gen = torch.Generator().manual_seed(seed)
+    labels = _digit_labels(net, n, digit)
     with torch.inference_mode():
-        images = net.decode(net.prior_sample(n, gen, temperature))  # [n, D]
+        images = net.decode(net.prior_sample(n, gen, temperature), labels)  # [n, D]
     side = net.config.image_side
     images = images.reshape(n, side, side)
+    what = f"{n} samples" + ("" if digit is None else f" of the digit {digit}")
     if grid:
         png = grid_png_bytes(images, nrow=min(n, 8))
         atomic_write_bytes(output, png, force=force)
-        print(f"{output}: {n} samples from {entry.name} (seed {seed}), {len(png)} bytes")
+        print(f"{output}: {what} from {entry.name} (seed {seed}), {len(png)} bytes")
         return
     for target, image in zip(targets, images.numpy(), strict=True):
         atomic_write_bytes(target, image_bytes(native_image(image)), force=force)
-    print(f"{output}/: {n} samples from {entry.name} (seed {seed})")
+    print(f"{output}/: {what} from {entry.name} (seed {seed})")
 
 
 PLOT_KINDS = ("recon", "latent", "manifold", "samples", "interpolate")
@@ -679,6 +687,8 @@ def plot_cmd(
     spherical: bool = typer.Option(False, "--spherical",
                                    help="interpolate along the great circle, not the line."),
     seed: int = typer.Option(0, "--seed", help="samples: the prior draw."),
+    digit: int = typer.Option(None, "--digit", help="manifold, samples: this digit's style "
+                                                     "space (conditional models)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output."),
 ) -> None:
     """Draw the post's figures: recon, latent, manifold, samples, interpolate."""
@@ -693,6 +703,9 @@ def plot_cmd(
     if n is not None and not 1 <= n <= 400:
         raise UsageError(f"-n must be between 1 and 400, not {n}")
     entry = find(model or DEFAULT_MODEL)
+    if digit is not None and kind not in ("manifold", "samples"):
+        raise UsageError("--digit goes with the manifold and samples plots")
+    _check_digit(entry, digit, required=False)
     codes = None
     if kind == "interpolate":
         codes, entry = _interpolation_ends(inputs, model)
@@ -709,23 +722,50 @@ def plot_cmd(
         test = load_mnist(data_dir or default_data_dir(), train=False, download=download)
         count = n if kind == "recon" else limit
         images = to_model_space(test.images[:count] if count else test.images)
+        labels = test.labels[: len(images)]
         if kind == "recon":
-            png = plots.recon(net, images, n=n or 16)
+            png = plots.recon(net, images, n=n or 16, labels=labels)
         else:
-            labels = test.labels[: len(images)]
             png = plots.latent(net, images, labels, per_digit=per_digit, name=entry.name)
     elif kind == "manifold":
-        png = plots.manifold(net, n=n or 20, name=entry.name)
+        png = plots.manifold(net, n=n or 20, name=entry.name, digit=digit)
     elif kind == "samples":
-        png = plots.samples(net, n=n or 64, seed=seed)
+        count = n or 64
+        png = plots.samples(net, n=count, seed=seed, labels=_digit_labels(net, count, digit))
     else:
-        png = plots.interpolate(net, *codes, steps=n or 10, spherical=spherical)
+        png = plots.interpolate(net, *codes[:2], steps=n or 10, spherical=spherical,
+                                digit=codes[2])
     atomic_write_bytes(output, png, force=force)
     print(f"{output}: {kind} of {entry.name}, {len(png):,} bytes")
 
 
+def _check_digit(entry, digit: int | None, required: bool) -> None:
+    """--digit goes with conditional models, and encode needs it for them."""
+    classes = entry.config.classes
+    if digit is not None and not classes:
+        raise UsageError(f"--digit needs a conditional model (such as mnist-cvae-8d); "
+                         f"{entry.name} is not one")
+    if digit is not None and not 0 <= digit < classes:
+        raise UsageError(f"--digit must be between 0 and {classes - 1}, not {digit}")
+    if required and classes and digit is None:
+        raise UsageError(f"{entry.name} is conditional: say which digit the images show "
+                         f"with --digit D")
+
+
+def _digit_labels(net, n: int, digit: int | None):
+    """Labels for n draws from a conditional model: the digit, or 0-9 in turn."""
+    import torch
+
+    if not net.config.conditional:
+        return None
+    if digit is not None:
+        return torch.full((n,), digit)
+    return torch.arange(n) % net.config.classes
+
+
 def _interpolation_ends(inputs: list[str], model: str | None):
-    """The latent codes (posterior means of each file's first image) of A.vz and B.vz."""
+    """The latent codes (posterior means of each file's first image) of A.vz and B.vz,
+    and A's digit (for a conditional model)."""
     import torch
 
     from vaezip import codec
@@ -744,7 +784,8 @@ def _interpolation_ends(inputs: list[str], model: str | None):
         load_model_for(vz, source.label, {})  # installed, same weights, same latent size
     from vaezip.registry import find
 
-    return [torch.from_numpy(vz.mu[0]) for vz in files], find(files[0].model)
+    a, b = (torch.from_numpy(vz.mu[0]) for vz in files)
+    return (a, b, files[0].images[0].digit), find(files[0].model)
 
 
 # --- the one crash boundary ----------------------------------------------------------

@@ -24,7 +24,7 @@ from vaezip.errors import FormatError
 from vaezip.imaging import MAX_PIXELS, MODES, POLARITIES, SIDE, Placement
 
 FORMAT_KEY = "vaezip"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: images may carry a "digit" (conditional models); else written as 1
 HASH_CHARS = 12  # 48 bits of the weights hash: plenty to tell versions of a model apart
 DTYPES = {"F16": np.float16, "F32": np.float32}
 MAX_HEADER = 100_000_000  # bytes; a packed archive of 1M images has a ~50 MB header
@@ -62,8 +62,10 @@ def dumps(vz: VzFile) -> bytes:
     sigma = np.ascontiguousarray(vz.sigma, dtype=np.float16)
     if mu.shape != sigma.shape or mu.ndim != 2 or mu.shape[0] != len(vz.images):
         raise ValueError(f"mu {mu.shape}, sigma {sigma.shape} and {len(vz.images)} images")
+    labelled = any(p.digit is not None for p in vz.images)
     metadata = {
-        FORMAT_KEY: str(FORMAT_VERSION),
+        # The lowest version that can read it: files without labels stay readable by v1.
+        FORMAT_KEY: str(FORMAT_VERSION if labelled else 1),
         "model": vz.model,
         "sha256": vz.model_hash[:HASH_CHARS],
         "images": json.dumps([_placement_record(p) for p in vz.images],
@@ -241,9 +243,12 @@ def _placement(record, where: str) -> Placement:
         if x0 + bw > width or y0 + bh > height:
             raise FormatError(f"{where}: box {box} lies outside the {width}x{height} image")
         box = (x0, y0, bw, bh)
+    digit = r["digit"]
+    if digit is not None:
+        digit = _int(r, "digit", 0, 255, where)
     placement = Placement(name=name, width=width, height=height, mode=r["mode"],
                           polarity=r["polarity"], background=background, ink=ink, box=box,
-                          offset=(0, 0))
+                          offset=(0, 0), digit=digit)
     sw, sh = placement.scaled_size
     dx = _int(dict(x=offset[0]), "x", 0, SIDE - sw, where)
     dy = _int(dict(y=offset[1]), "y", 0, SIDE - sh, where)

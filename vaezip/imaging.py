@@ -47,6 +47,7 @@ class Placement:
     ink: int = 255  # 8-bit gray level of the ink
     box: tuple[int, int, int, int] | None = None  # crop (x, y, w, h); None: 28x28 as is
     offset: tuple[int, int] = (0, 0)  # where the scaled crop sits in 28x28
+    digit: int | None = None  # the label a conditional model encoded it with
 
     @property
     def scaled_size(self) -> tuple[int, int]:

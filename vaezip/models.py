@@ -56,8 +56,8 @@ class AutoEncoder(nn.Module):
         """x: [B, D] in [0, 1] -> z: [B, K] in (0, 1)."""
         return torch.sigmoid(self.encoder(x))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: [B, K] -> pixel means: [B, D] in (0, 1)."""
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z: [B, K] -> pixel means: [B, D] in (0, 1). (labels: unused, one interface.)"""
         return torch.sigmoid(self.decoder(z))
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,

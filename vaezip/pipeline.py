@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -96,16 +96,19 @@ def prepare_all(sources: list[Source], on_item: Callable[[], None] | None = None
 
 
 def encode_prepared(prepared: list[Prepared], model, entry, packed: bool,
-                    batch_size: int = 4096) -> VzFile:
-    """Run the encoder (inference.NumpyModel) over prepared images: mu and sigma each."""
+                    digit: int | None = None, batch_size: int = 4096) -> VzFile:
+    """Run the encoder (inference.NumpyModel) over prepared images: mu and sigma each.
+    A conditional model encodes given the digit, which is stored with each image."""
     pixels = np.stack([p.pixels.reshape(-1) for p in prepared])  # [N, D]
-    codes = [model.encode(pixels[start : start + batch_size])  # ([B, K], [B, K])
+    labels = None if digit is None else np.full(len(pixels), digit)
+    codes = [model.encode(pixels[start : start + batch_size],  # ([B, K], [B, K])
+                          None if labels is None else labels[start : start + batch_size])
              for start in range(0, len(pixels), batch_size)]
     return VzFile(
         model=entry.name, model_hash=entry.sha256,
         mu=np.concatenate([mu for mu, _ in codes]),
         sigma=np.concatenate([sigma for _, sigma in codes]),
-        images=[p.placement for p in prepared], packed=packed,
+        images=[replace(p.placement, digit=digit) for p in prepared], packed=packed,
     )
 
 
@@ -130,6 +133,13 @@ def load_model_for(vz: VzFile, label: str, cache: dict):
     if vz.mu.shape[1] != entry.config.latent_dim:
         raise FormatError(f"{label}: latents have {vz.mu.shape[1]} dims, model {vz.model!r} "
                           f"has {entry.config.latent_dim}")
+    digits = [p.digit for p in vz.images]
+    if entry.config.conditional and (None in digits
+                                     or max(digits) >= entry.config.classes):
+        raise FormatError(f"{label}: model {vz.model!r} is conditional, but the file lacks "
+                          f"a digit (0-{entry.config.classes - 1}) for every image")
+    if not entry.config.conditional and any(d is not None for d in digits):
+        raise FormatError(f"{label}: images carry digits, but {vz.model!r} is not conditional")
     return model
 
 
@@ -143,7 +153,10 @@ def decode_latents(vz: VzFile, model, sample: bool = False, seed: int = 0,
     if sample:
         noise = np.random.default_rng(seed).standard_normal(z.shape, dtype=np.float32)
         z = z + vz.sigma * noise
-    out = [model.decode(z[start : start + batch_size]) for start in range(0, len(z), batch_size)]
+    labels = (np.array([p.digit for p in vz.images]) if model.config.conditional else None)
+    out = [model.decode(z[start : start + batch_size],
+                        None if labels is None else labels[start : start + batch_size])
+           for start in range(0, len(z), batch_size)]
     side = model.config.image_side
     return np.concatenate(out).reshape(-1, side, side)
 

