@@ -33,6 +33,11 @@ def main() -> None:
         vaezip("plot", "samples", "-m", model, "-o", out("samples"), "--force")
         if model in POST_MODELS:
             vaezip("plot", "manifold", "-m", model, "-o", out("manifold"), "--force")
+    # The conditional VAE: samples cycling through the digits, and the style space of a 7.
+    vaezip("plot", "samples", "-m", "mnist-cvae-8d", "-n", "80", "-o",
+           str(FIGURES / "samples-mnist-cvae-8d.png"), "--force")
+    vaezip("plot", "manifold", "-m", "mnist-cvae-8d", "--digit", "7", "-n", "12", "-o",
+           str(FIGURES / "manifold-7-mnist-cvae-8d.png"), "--force")
     # Interpolation between the two example digits (a 7 and a 2), through the default model.
     codes = FIGURES / "codes"
     vaezip("encode", str(EXAMPLES / "seven.png"), str(EXAMPLES / "two-on-paper.png"),
