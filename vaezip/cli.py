@@ -472,12 +472,21 @@ def _check_targets(targets: list[str], inputs: list, force: bool) -> None:
         dup = next(t for t in files if files.count(t) > 1)
         raise UsageError(f"two inputs would both be written to {dup}; use -o DIR or --pack")
     input_paths = {os.path.abspath(p) for p in inputs if p is not None}
+    input_files = None  # (device, inode) of each input, computed once if ever needed
     for target in files:
-        if os.path.abspath(target) in input_paths or (
-                force and os.path.exists(target)
-                and any(os.path.samefile(target, p) for p in input_paths)):
+        same = os.path.abspath(target) in input_paths
+        if not same and force and os.path.exists(target):  # a link or other path to an input?
+            if input_files is None:
+                input_files = {_file_id(p) for p in input_paths}
+            same = _file_id(target) in input_files
+        if same:
             raise UsageError(f"{target}: output would overwrite its own input; use -o")
         check_writable(Path(target), force)
+
+
+def _file_id(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
     if STDIO in targets and sys.stdout.isatty():
         raise UsageError("refusing to write binary data to a terminal; use -o FILE or a pipe")
 

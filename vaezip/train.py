@@ -437,7 +437,7 @@ def train_and_register(
     store_dtype: str = "float32",
     callbacks: TrainCallbacks | None = None,
     download: bool = True,
-) -> dict:
+) -> dict | None:
     """The whole job of `vaezip train` and `make weights`: load data, train, evaluate the
     stored form of the weights on the test set, write the model file, drop the checkpoint.
 
