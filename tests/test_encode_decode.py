@@ -309,3 +309,18 @@ def test_an_existing_directory_is_not_a_file_output(run_cli, tmp_path, digit):
     (tmp_path / "taken").mkdir()
     one_line_error(run_cli("encode", digit, "-o", tmp_path / "taken"), 1, "is a directory")
     one_line_error(run_cli("sample", "-o", tmp_path / "taken"), 1, "is a directory")
+
+
+def test_binary_output_is_never_written_to_a_terminal(tmp_path, digit):
+    import subprocess
+    import sys
+
+    primary, secondary = os.openpty()  # stdout is a terminal, as in an interactive shell
+    try:
+        r = subprocess.run([sys.executable, "-m", "vaezip", "encode", str(digit), "-o", "-"],
+                           stdout=secondary, stderr=subprocess.PIPE, text=True, timeout=60,
+                           env={**os.environ, "VAEZIP_HOME": str(tmp_path)})
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert r.returncode == 2 and "refusing to write binary data to a terminal" in r.stderr

@@ -482,13 +482,13 @@ def _check_targets(targets: list[str], inputs: list, force: bool) -> None:
         if same:
             raise UsageError(f"{target}: output would overwrite its own input; use -o")
         check_writable(Path(target), force)
+    if STDIO in targets and sys.stdout.isatty():
+        raise UsageError("refusing to write binary data to a terminal; use -o FILE or a pipe")
 
 
 def _file_id(path: str) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
-    if STDIO in targets and sys.stdout.isatty():
-        raise UsageError("refusing to write binary data to a terminal; use -o FILE or a pipe")
 
 
 def _write(target: str, data: bytes, force: bool) -> None:
