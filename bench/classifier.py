@@ -4,6 +4,8 @@ accuracy after 3 epochs, about a minute on 2 CPU cores)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -47,4 +49,28 @@ def train_classifier(data_dir, epochs: int = 3, seed: int = 0) -> tuple[DigitCNN
             loss.backward()
             optimizer.step()
     accuracy = (model.predict(to_model_space(test.images)) == test.labels).float().mean().item()
+    return model, accuracy
+
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "digit-cnn.safetensors"
+
+
+def cached_classifier(data_dir, epochs: int = 3, seed: int = 0) -> tuple[DigitCNN, float]:
+    """train_classifier, kept in bench/.cache between benchmark runs (same data, epochs
+    and seed give the same network, so a rerun need not spend a minute retraining)."""
+    from safetensors.torch import load_file, save_file
+
+    key = f"epochs={epochs},seed={seed}"
+    if CACHE.exists():
+        from safetensors import safe_open
+
+        with safe_open(str(CACHE), "pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("key") == key:
+            model = DigitCNN()
+            model.load_state_dict(load_file(str(CACHE)))
+            return model, float(meta["accuracy"])
+    model, accuracy = train_classifier(data_dir, epochs, seed)
+    CACHE.parent.mkdir(exist_ok=True)
+    save_file(model.state_dict(), str(CACHE), metadata={"key": key, "accuracy": str(accuracy)})
     return model, accuracy

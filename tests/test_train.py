@@ -6,6 +6,7 @@ from safetensors import safe_open
 
 from vaezip.config import ModelConfig
 from vaezip.data import load_mnist, to_model_space
+from vaezip.errors import UsageError
 from vaezip.evaluate import evaluate
 from vaezip.models import build_model
 from vaezip.train import TrainCallbacks, TrainSettings, train
@@ -132,6 +133,10 @@ def test_kl_warmup_ramps_the_weight_and_binarised_training_sees_binary_pixels(mi
     warm = TrainSettings(epochs=4, kl_warmup_epochs=2)
     assert [kl_weight(warm, e) for e in (0, 0.5, 1, 2, 3)] == [0, 0.25, 0.5, 1, 1]
     assert kl_weight(TrainSettings(), 0) == 1.0
+    beta = TrainSettings(epochs=4, kl_warmup_epochs=2, beta=0.1)  # beta-VAE: ramps to beta
+    assert [kl_weight(beta, e) for e in (0, 1, 3)] == [0, 0.05, 0.1]
+    with pytest.raises(UsageError, match="--beta"):
+        TrainSettings(beta=0)
     seen = []
 
     from vaezip.models import VAE

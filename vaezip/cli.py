@@ -202,7 +202,9 @@ def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, 
 def train_cmd(
     name: str = typer.Option(..., "--name", help="Registry name for the trained model."),
     arch: str = typer.Option("vae", "--arch", help="ae | vae | cvae (conditional on the digit)"),
-    likelihood: str = typer.Option("bernoulli", "--likelihood", help="bernoulli | gaussian (VAE)"),
+    likelihood: str = typer.Option(
+        "bernoulli", "--likelihood",
+        help="bernoulli | gaussian | logistic (256 levels, for --lossless)"),
     latent_dim: int = typer.Option(16, "--latent-dim", help="Latent dimensions."),
     hidden: str = typer.Option("512,512", "--hidden", help="Hidden widths, input side first."),
     epochs: int = typer.Option(None, "--epochs", help="Epochs in all [default: 20]."),
@@ -212,6 +214,8 @@ def train_cmd(
     binarize: bool = typer.Option(False, "--binarize",
                                   help="Train on dynamically binarised pixels."),
     kl_warmup: int = typer.Option(0, "--kl-warmup", help="Epochs to ramp the KL weight 0->1."),
+    beta: float = typer.Option(1.0, "--beta", help="Weight of the KL term (beta-VAE); <1 "
+                               "keeps more detail at a higher rate."),
     dataset: str = typer.Option(
         "mnist", "--dataset",
         help="mnist | fashion-mnist | kmnist | emnist-digits | folder (images in --data-dir)."),
@@ -264,7 +268,7 @@ def train_cmd(
             raise UsageError(str(exc)) from None
         settings = TrainSettings(epochs=20 if epochs is None else epochs,
                                  batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
-                                 kl_warmup_epochs=kl_warmup, dataset=dataset,
+                                 kl_warmup_epochs=kl_warmup, beta=beta, dataset=dataset,
                                  precision=precision)
     set_threads(threads)
     summary = run_training_job(
@@ -403,20 +407,51 @@ def encode_cmd(
         None, "-o", "--output",
         help="Output .vz (one input, or --pack), directory (many inputs), or - for stdout.",
     ),
-    model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
+    model: str = typer.Option(
+        None, "--model", "-m",
+        help="Model [default: mnist-bvae-32d; with --lossless, mnist-vae-lossless]."),
     pack: bool = typer.Option(False, "--pack", help="Store all inputs in one .vz archive."),
     digit: int = typer.Option(None, "--digit", help="The digit shown (conditional models)."),
+    quality: int = typer.Option(
+        None, "--quality", "-Q",
+        help="1-8: grid step 4 sigma (smallest) to sigma/4 (most faithful) [default: 2]."),
+    float_mode: bool = typer.Option(
+        False, "--float", help="Store mu and sigma as float16 instead of coding them."),
+    lossless: bool = typer.Option(
+        False, "--lossless",
+        help="Every pixel back exactly (28x28 8-bit gray), by bits-back coding."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, warnings or summary."),
 ) -> None:
-    """Compress images into .vz files (digit.png -> digit.vz)."""
+    """Compress images into .vz files (digit.png -> digit.vz).
+
+    By default the latents are quantised on a grid that follows each dimension's
+    posterior width and entropy-coded under the prior (a coded .vz). Models without an
+    entropy model (the autoencoder) write float .vz files, as --float does.
+    """
     from vaezip import codec
-    from vaezip.pipeline import collect_sources, encode_prepared, prepare_all
+    from vaezip.entropy import DEFAULT_QUALITY
+    from vaezip.pipeline import collect_sources, dumps_coded, encode_prepared, grid_for, prepare_all
     from vaezip.registry import DEFAULT_MODEL, find, load_inference
 
     sources = collect_sources(inputs)
+    if lossless:
+        return _encode_lossless(sources, inputs, output, model, pack, force, quiet,
+                                conflicts=float_mode or quality is not None or digit is not None)
     entry = find(model or DEFAULT_MODEL)
     _check_digit(entry, digit, required=True)
+    coded = not float_mode and bool(entry.codec.get("sigma_units"))
+    if quality is not None and not coded:
+        raise UsageError("--quality applies to coded .vz files; "
+                         + ("drop --float" if float_mode else
+                            f"model {entry.name!r} has no entropy model"))
+    quality = DEFAULT_QUALITY if quality is None else quality
+    if coded:
+        grid_for(entry, quality)  # a bad --quality fails before any work
+
+    def serialise(vz) -> bytes:
+        return dumps_coded(vz, entry, quality) if coded else codec.dumps(vz)
+
     targets = _encode_targets(inputs, sources, output, pack)
     _check_targets(targets, [s.path for s in sources], force)
 
@@ -427,18 +462,49 @@ def encode_cmd(
     vz = encode_prepared(prepared, net, entry, packed=pack, digit=digit)
     rows = []
     if pack:
-        data = codec.dumps(vz)
+        data = serialise(vz)
         _write(targets[0], data, force)
         rows.append((targets[0], sum(sizes), len(data), len(vz)))
     else:
         for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
             one = codec.VzFile(vz.model, vz.model_hash, vz.mu[i : i + 1], vz.sigma[i : i + 1],
                                vz.images[i : i + 1])  # one image, one header
-            data = codec.dumps(one)
+            data = serialise(one)
             _write(target, data, force)
             rows.append((source.label, sizes[i], len(data), 1))
     if not quiet:
         _print_size_table(rows, to_stderr=STDIO in targets, model=entry.name)
+
+
+def _encode_lossless(sources, inputs, output, model, pack, force, quiet, conflicts) -> None:
+    from vaezip.pipeline import dumps_lossless, read_exact_pixels
+    from vaezip.registry import LOSSLESS_MODEL, find, load_inference
+
+    if conflicts:
+        raise UsageError("--lossless excludes --float, --quality and --digit")
+    entry = find(model or LOSSLESS_MODEL)
+    if entry.config.likelihood != "logistic" or entry.config.conditional:
+        raise UsageError(f"--lossless needs a model with the 256-level likelihood (such as "
+                         f"{LOSSLESS_MODEL}); {entry.name!r} is {entry.config.likelihood}")
+    targets = _encode_targets(inputs, sources, output, pack)
+    _check_targets(targets, [s.path for s in sources], force)
+    pixels, errors = read_exact_pixels(sources)
+    _report([], errors, len(sources), quiet)
+    net, entry = load_inference(entry)
+    names = [s.name for s in sources]
+    sizes = [s.path.stat().st_size if s.path else 0 for s in sources]
+    rows = []
+    if pack:
+        data = dumps_lossless(pixels, names, net, entry, packed=True)
+        _write(targets[0], data, force)
+        rows.append((targets[0], sum(sizes), len(data), len(names)))
+    else:
+        for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
+            data = dumps_lossless(pixels[i : i + 1], names[i : i + 1], net, entry, packed=False)
+            _write(target, data, force)
+            rows.append((source.label, sizes[i], len(data), 1))
+    if not quiet:
+        _print_size_table(rows, to_stderr=STDIO in targets, model=f"{entry.name}, lossless")
 
 
 def _encode_targets(inputs: list[str], sources, output: str | None, pack: bool) -> list[str]:
@@ -567,7 +633,7 @@ def decode_cmd(
     """Turn .vz files back into images (digit.vz -> digit.png)."""
     from vaezip import codec
     from vaezip.imaging import image_bytes
-    from vaezip.pipeline import collect_sources, decode_latents, load_model_for, render
+    from vaezip.pipeline import collect_sources, decode_latents, exact_image, load_model_for, render
 
     if size and native:
         raise UsageError("--size and --native exclude each other")
@@ -581,9 +647,14 @@ def decode_cmd(
     lines = []
     for (source, vz), targets in zip(files, plans, strict=True):
         model = load_model_for(vz, source.label, models)
-        pixels = decode_latents(vz, model, sample=sample, seed=seed)
+        if vz.pixels is not None and (sample or size or native):
+            raise UsageError(f"{source.label}: a lossless file decodes to its exact pixels; "
+                             f"--sample, --size and --native do not apply")
+        pixels = None if vz.pixels is not None else decode_latents(vz, model, sample=sample,
+                                                                   seed=seed)
         for i, target in enumerate(targets):
-            image = render(pixels[i], vz, i, native, out_size)
+            image = (exact_image(vz.pixels[i]) if pixels is None
+                     else render(pixels[i], vz, i, native, out_size))
             fmt = _format_for(target)
             _write(target, image_bytes(image, fmt), force)
         where = targets[0] if len(targets) == 1 else str(Path(targets[0]).parent) + "/"
@@ -645,9 +716,9 @@ def sample_cmd(
     if not 0 < temperature <= 10:
         raise UsageError(f"--temperature must be in (0, 10], not {temperature}")
     from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.registry import DEFAULT_MODEL, find, load_model
+    from vaezip.registry import GENERATIVE_MODEL, find, load_model
 
-    entry = find(model or DEFAULT_MODEL)
+    entry = find(model or GENERATIVE_MODEL)
     _check_digit(entry, digit, required=False)
     output = output or Path("samples.png" if grid else "samples")
     width = len(str(n - 1))
@@ -702,7 +773,7 @@ def plot_cmd(
 ) -> None:
     """Draw the post's figures: recon, latent, manifold, samples, interpolate."""
     from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.registry import DEFAULT_MODEL, find
+    from vaezip.registry import GENERATIVE_MODEL, find
 
     if kind not in PLOT_KINDS:
         raise UsageError(f"unknown plot {kind!r}; choose one of {', '.join(PLOT_KINDS)}")
@@ -711,7 +782,7 @@ def plot_cmd(
                          if kind != "interpolate" else "interpolate needs two .vz files: A B")
     if n is not None and not 1 <= n <= 400:
         raise UsageError(f"-n must be between 1 and 400, not {n}")
-    entry = find(model or DEFAULT_MODEL)
+    entry = find(model or GENERATIVE_MODEL)
     if digit is not None and kind not in ("manifold", "samples"):
         raise UsageError("--digit goes with the manifold and samples plots")
     _check_digit(entry, digit, required=False)

@@ -1,12 +1,24 @@
 """The .vz file format: write, read, validate. numpy only; see docs/FORMAT.md.
 
-A .vz file is a safetensors file:
+A .vz file is a safetensors file in one of two layouts.
+
+Float (versions 1-2, `encode --float`):
   tensors   mu, sigma: float16 [N, K], the posterior of each of N images (sigma = 0: a
             point code, as the autoencoder makes)
   metadata  vaezip = format version; model = registry name; sha256 = first 12 hex
             digits of the model's weights hash; images = JSON list of N placements
             (how each image was brought into model space; defaults left out);
             packed = "1" for an archive (decodes into a directory)
+
+Coded (version 3, the default): one uint8 tensor named after the model, no metadata
+block (a JSON metadata block alone would cost more than the code of a digit). Its bytes:
+  0  version (high nibble, 3), mode (low: 0 quantised latents, 1 lossless)
+  1  flags (high nibble: 1 archive, 2 placements follow), quality (low nibble)
+  2  CRC-32 (little-endian) of the model's hash + grid + bytes 6..
+     (lossless: of the model's hash + the decoded pixels)
+  6  [archive] image count (LEB128)  [placements] length (LEB128) + LZMA2-compressed
+     JSON list of placement records;  then the ANS stream
+
 We write the container ourselves, header JSON in a fixed order, so that the same input
 gives the same bytes (the safetensors writer orders metadata by hash map). Reading
 goes through the safetensors library; every field is checked before anything is used.
@@ -15,8 +27,10 @@ goes through the safetensors library; every field is checked before anything is 
 from __future__ import annotations
 
 import json
+import lzma
 import struct
-from dataclasses import dataclass, fields, replace
+import zlib
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -24,7 +38,14 @@ from vaezip.errors import FormatError
 from vaezip.imaging import MAX_PIXELS, MODES, POLARITIES, SIDE, Placement
 
 FORMAT_KEY = "vaezip"
-FORMAT_VERSION = 2  # 2: images may carry a "digit" (conditional models); else written as 1
+FORMAT_VERSION = 3  # 2: images may carry a "digit"; 3: the coded layout
+FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
+CODED_VERSION = 3
+MODE_QUANTISED, MODE_LOSSLESS = 0, 1
+FLAG_PACKED, FLAG_PLACEMENTS = 1, 2
+CODED_HEADER = 6  # bytes before the variable part: two bytes of nibbles, the CRC-32
+# Raw LZMA2 (no .xz container: its ~60 bytes of framing would outweigh a digit's code).
+_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9}]
 HASH_CHARS = 12  # 48 bits of the weights hash: plenty to tell versions of a model apart
 DTYPES = {"F16": np.float16, "F32": np.float32}
 MAX_HEADER = 100_000_000  # bytes; a packed archive of 1M images has a ~50 MB header
@@ -32,13 +53,32 @@ _PLACEMENT_DEFAULTS = {f.name: f.default for f in fields(Placement) if f.name !=
 
 
 @dataclass
+class Coded:
+    """The entropy-coded latents of a version-3 file, before the model is at hand."""
+
+    quality: int  # 0 for lossless
+    checksum: int  # CRC-32 stored in the file
+    body: bytes  # the bytes after the fixed header
+    stream: bytes  # the ANS stream (entropy.decode_indices or lossless.decode)
+    mode: int = 0  # MODE_QUANTISED or MODE_LOSSLESS
+
+    def expected_checksum(self, model_hash: str, check: bytes) -> int:
+        """CRC-32 of the model's hash, then check, then (quantised latents) the body.
+        check: the grid for quantised latents, the decoded pixels for lossless files."""
+        crc = zlib.crc32(check, zlib.crc32(model_hash.encode()))
+        return zlib.crc32(self.body, crc) if self.mode == MODE_QUANTISED else crc
+
+
+@dataclass
 class VzFile:
     model: str
-    model_hash: str
-    mu: np.ndarray  # float32 [N, K]
-    sigma: np.ndarray  # float32 [N, K]
+    model_hash: str  # 12 hex digits; for a coded file read from disk, "" until resolved
+    mu: np.ndarray | None  # float32 [N, K]; None for a coded file until resolved
+    sigma: np.ndarray | None  # float32 [N, K]
     images: list[Placement]
     packed: bool = False
+    coded: Coded | None = field(default=None, repr=False)
+    pixels: np.ndarray | None = field(default=None, repr=False)  # lossless: uint8 [N, D]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -57,7 +97,7 @@ def _placement_record(p: Placement) -> dict:
 
 
 def dumps(vz: VzFile) -> bytes:
-    """The bytes of a .vz file: same VzFile, same bytes."""
+    """The bytes of a float-layout .vz file: same VzFile, same bytes."""
     mu = np.ascontiguousarray(vz.mu, dtype=np.float16)
     sigma = np.ascontiguousarray(vz.sigma, dtype=np.float16)
     if mu.shape != sigma.shape or mu.ndim != 2 or mu.shape[0] != len(vz.images):
@@ -65,7 +105,7 @@ def dumps(vz: VzFile) -> bytes:
     labelled = any(p.digit is not None for p in vz.images)
     metadata = {
         # The lowest version that can read it: files without labels stay readable by v1.
-        FORMAT_KEY: str(FORMAT_VERSION if labelled else 1),
+        FORMAT_KEY: str(FLOAT_VERSION if labelled else 1),
         "model": vz.model,
         "sha256": vz.model_hash[:HASH_CHARS],
         "images": json.dumps([_placement_record(p) for p in vz.images],
@@ -82,6 +122,43 @@ def dumps(vz: VzFile) -> bytes:
     }
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     return struct.pack("<Q", len(text)) + text + mu.tobytes() + sigma.tobytes()
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
+                images: list[Placement], packed: bool, stream: bytes,
+                mode: int = MODE_QUANTISED) -> bytes:
+    """The bytes of a coded (version 3) .vz file holding an ANS stream of len(images)
+    images. A lone image whose placement is the default (a 28x28 MNIST-style digit) and
+    has no label stores no placement at all: its decoded name comes from the file's."""
+    default = not packed and _placement_record(images[0]) == {"name": images[0].name}
+    flags = (FLAG_PACKED if packed else 0) | (0 if default else FLAG_PLACEMENTS)
+    body = bytearray()
+    if packed:
+        body += _uvarint(len(images))
+    if not default:
+        records = json.dumps([_placement_record(p) for p in images], separators=(",", ":"),
+                             ensure_ascii=False).encode()
+        packed_records = lzma.compress(records, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+        body += _uvarint(len(packed_records)) + packed_records
+    body += stream
+    coded = Coded(quality, 0, bytes(body), stream, mode)
+    checksum = coded.expected_checksum(model_hash[:HASH_CHARS], check)
+    # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
+    payload = bytes([CODED_VERSION << 4 | mode, flags << 4 | quality]) + struct.pack(
+        "<I", checksum) + bytes(body)
+    header = {model: {"dtype": "U8", "shape": [len(payload)],
+                      "data_offsets": [0, len(payload)]}}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text + payload
 
 
 # --- reading -------------------------------------------------------------------------
@@ -106,9 +183,12 @@ def loads(data: bytes, label: str) -> VzFile:
     if not isinstance(header, dict):
         raise FormatError(f"{label}: not a .vz file (header is not a JSON object)")
     meta = header.get("__metadata__")
-    if not isinstance(meta, dict) or FORMAT_KEY not in meta:
+    coded = meta is None and len(header) == 1 and all(
+        isinstance(t, dict) and t.get("dtype") == "U8" for t in header.values())
+    if not coded and (not isinstance(meta, dict) or FORMAT_KEY not in meta):
         raise FormatError(f"{label}: a safetensors file, but not a .vz file (no vaezip metadata)")
-    _check_version(meta[FORMAT_KEY], label)  # one version so far; later ones branch on it
+    if not coded:
+        _check_version(meta[FORMAT_KEY], label)
     _check_body_length(header, len(data) - 8 - header_len, label)
 
     from safetensors.numpy import load
@@ -117,6 +197,11 @@ def loads(data: bytes, label: str) -> VzFile:
         tensors = load(bytes(data))
     except Exception as exc:  # the library's own errors: bad offsets, dtypes, overlap...
         raise FormatError(f"{label}: invalid safetensors data ({exc})") from None
+    if coded:
+        return _load_coded(tensors, label)
+    if int(meta[FORMAT_KEY]) > FLOAT_VERSION:
+        raise FormatError(f"{label}: version {meta[FORMAT_KEY]} files are coded, but this "
+                          f"one has float tensors")
     mu, sigma = _latents(header, tensors, label)
     images = _images(meta, len(mu), label)
     model = meta.get("model")
@@ -132,6 +217,66 @@ def loads(data: bytes, label: str) -> VzFile:
     if packed not in ("0", "1"):
         raise FormatError(f"{label}: invalid packed flag {packed!r}")
     return VzFile(model, model_hash, mu, sigma, images, packed == "1")
+
+
+def _load_coded(tensors: dict, label: str) -> VzFile:
+    from vaezip.registry import NAME_RE
+
+    ((model, array),) = tensors.items()
+    if not NAME_RE.match(model) or len(model) > 64:
+        raise FormatError(f"{label}: missing or invalid model name {model!r}")
+    payload = array.tobytes() if array.ndim == 1 else b""
+    if len(payload) < CODED_HEADER:
+        raise FormatError(f"{label}: coded data of {len(payload)} bytes is truncated")
+    version, mode = payload[0] >> 4, payload[0] & 15
+    flags, quality = payload[1] >> 4, payload[1] & 15
+    _check_version(version, label)
+    if version != CODED_VERSION:
+        raise FormatError(f"{label}: a single uint8 tensor, but version {version} is a "
+                          f"float layout")
+    if mode not in (MODE_QUANTISED, MODE_LOSSLESS):
+        raise FormatError(f"{label}: unknown coding mode {mode}")
+    if flags & ~(FLAG_PACKED | FLAG_PLACEMENTS):
+        raise FormatError(f"{label}: unknown flags {flags:#04x}")
+    (checksum,) = struct.unpack("<I", payload[2:6])
+    body = payload[CODED_HEADER:]
+    pos = 0
+
+    def varint(what: str) -> int:
+        nonlocal pos
+        value = shift = 0
+        while True:
+            if pos >= len(body) or shift > 35:
+                raise FormatError(f"{label}: truncated or invalid {what}")
+            byte = body[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    count = varint("image count") if flags & FLAG_PACKED else 1
+    if not 1 <= count <= 100_000_000:
+        raise FormatError(f"{label}: invalid image count {count}")
+    if flags & FLAG_PLACEMENTS:
+        size = varint("placement length")
+        if pos + size > len(body):
+            raise FormatError(f"{label}: placement records run past the end (truncated)")
+        inflate = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+        try:  # bounded: a small hostile payload must not inflate into gigabytes
+            text = inflate.decompress(body[pos : pos + size], max_length=MAX_HEADER)
+        except lzma.LZMAError:
+            raise FormatError(f"{label}: placement records are damaged") from None
+        if not inflate.eof:
+            raise FormatError(f"{label}: placement records are truncated or too large")
+        pos += size
+        images = _images({"images": text.decode("utf-8", "replace")}, count, label)
+    else:
+        if count != 1:
+            raise FormatError(f"{label}: an archive must carry placement records")
+        images = [Placement(name="image.png")]
+    coded = Coded(quality, checksum, body, body[pos:], mode)
+    return VzFile(model, "", None, None, images, bool(flags & FLAG_PACKED), coded)
 
 
 def _check_version(value, label: str) -> int:

@@ -46,12 +46,15 @@ def evaluate(model, images, batch_size: int = 1000, seed: int = 0, labels=None) 
     if config.arch != "ae":
         metrics["neg_elbo"] = loss / n
         metrics["kl"] = kl / n
-        if config.likelihood == "bernoulli":
+        if config.likelihood in DISCRETE:
             metrics["bits_per_dim"] = loss / n / (d * math.log(2))
     return metrics
 
 
 LOG_2PI = math.log(2 * math.pi)
+# Likelihoods that are probabilities of the pixels as stored (bits/dim applies): Bernoulli
+# (of binary pixels, or a cross-entropy on gray ones) and the 256-level logistic mixture.
+DISCRETE = ("bernoulli", "logistic")
 
 
 def iw_log_weights(model, x, k: int, generator, labels=None):
@@ -71,7 +74,12 @@ def iw_log_weights(model, x, k: int, generator, labels=None):
     flat = z.reshape(-1, z.shape[-1])  # [k * B, K_z]
     target = x.expand(k, *x.shape).reshape(-1, x.shape[-1])  # [k * B, D]
     y = None if labels is None else labels.repeat(k)  # [k * B], in the order of flat
-    if model.config.likelihood == "bernoulli":
+    if model.config.likelihood == "logistic":
+        from vaezip.models import logistic_mixture_nll
+
+        log_lik = -logistic_mixture_nll(model.decoder_logits(flat, y), target,
+                                        model.config.mixture)
+    elif model.config.likelihood == "bernoulli":
         import torch.nn.functional as F
 
         log_lik = -F.binary_cross_entropy_with_logits(
@@ -142,7 +150,7 @@ def full_report(model, images, iw_samples: int = 0, seed: int = 0, on_batch=None
             nll = importance_weighted_nll(model, data, k=iw_samples, seed=seed,
                                           on_batch=on_batch, labels=labels).mean().item()
             metrics[f"{prefix}iw_nll"] = nll
-            if config.likelihood == "bernoulli":
+            if config.likelihood in DISCRETE:
                 metrics[f"{prefix}iw_bits_per_dim"] = nll / (d * math.log(2))
         metrics["iw_samples"] = iw_samples
         metrics["iw_seconds"] = round(time.perf_counter() - start, 1)

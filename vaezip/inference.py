@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaezip.config import ModelConfig, mlp_parameter_names
+from vaezip.config import LEVELS, ModelConfig, mlp_parameter_names
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -22,6 +22,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     e = np.exp(x[~positive])
     out[~positive] = e / (1.0 + e)
     return out
+
+
+def _softmax(x: np.ndarray, axis: int = 1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 class NumpyModel:
@@ -69,5 +74,32 @@ class NumpyModel:
         return h[:, :k], np.exp(0.5 * h[:, k:])
 
     def decode(self, z: np.ndarray, labels=None) -> np.ndarray:
-        """z: [B, K] -> pixel means: float32 [B, D] in (0, 1)."""
-        return _sigmoid(self._run(self._decoder, self._with_label(z, labels)))
+        """z: [B, K] -> pixel means: float32 [B, D] in [0, 1]."""
+        out = self._run(self._decoder, self._with_label(z, labels))
+        if self.config.likelihood == "logistic":
+            weights, means, _ = self._logistic_params(out)
+            mean = (_softmax(weights) * means).sum(axis=1)
+            return ((np.clip(mean, -1, 1) + 1) / 2).astype(np.float32)
+        return _sigmoid(out)
+
+    def _logistic_params(self, out: np.ndarray):
+        """As models.logistic_params: [B, 3 M D] -> three [B, M, D]."""
+        params = out.reshape(len(out), 3, self.config.mixture, -1)
+        return params[:, 0], params[:, 1], np.maximum(params[:, 2], -7.0)
+
+    def pixel_pmf(self, z: np.ndarray, labels=None) -> np.ndarray:
+        """The logistic mixture's probabilities of the 256 levels of every pixel:
+        float64 [B * D, 256] (rows sum to 1), as models.logistic_mixture_nll defines them."""
+        if self.config.likelihood != "logistic":
+            raise ValueError("pixel probabilities need the logistic likelihood")
+        out = self._run(self._decoder, self._with_label(z, labels))
+        weights, means, log_scales = (a.astype(np.float64) for a in self._logistic_params(out))
+        mix = _softmax(weights)  # [B, M, D]
+        # Boundaries between levels v - 1 and v (v = 1 .. 255), in the [-1, 1] scale.
+        edges = (2 * np.arange(1, LEVELS) - 1) / 255.0 - 1  # [255]
+        cdf = np.zeros((len(out), out.shape[1] // (3 * self.config.mixture), LEVELS + 1))
+        for k in range(self.config.mixture):  # one component at a time: [B, D, 255] each
+            t = (edges - means[:, k, :, None]) * np.exp(-log_scales[:, k, :, None])
+            cdf[:, :, 1:LEVELS] += mix[:, k, :, None] / (1.0 + np.exp(-t))
+        cdf[:, :, LEVELS] = 1.0
+        return np.diff(cdf, axis=2).reshape(-1, LEVELS)

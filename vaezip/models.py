@@ -7,6 +7,7 @@ B = batch, D = 784 pixels, K = latent_dim.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,43 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     -KL = 1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2).
     """
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+def logistic_params(out: torch.Tensor, mixture: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoder output [B, 3 * M * D] -> (mixture logits, means, log scales), each
+    [B, M, D]; means and scales in the pixel scale [-1, 1] (level v at 2 v / 255 - 1)."""
+    b = out.shape[0]
+    params = out.view(b, 3, mixture, -1)
+    # The floor on log scales keeps a component from collapsing into one level's spike
+    # so sharply that its CDF differences underflow.
+    return params[:, 0], params[:, 1], params[:, 2].clamp(min=-7.0)
+
+
+def logistic_mixture_nll(out: torch.Tensor, x: torch.Tensor, mixture: int) -> torch.Tensor:
+    """-log p(x | z) per image for 8-bit pixels under a mixture of discretised logistics
+    (Salimans et al. 2017, PixelCNN++): x [B, D] in [0, 1] (levels / 255) -> [B] nats.
+
+    Level v takes the logistic's mass over [v - 1/2, v + 1/2] (in levels); level 0 also
+    takes everything below, level 255 everything above, so the 256 masses sum to 1.
+    """
+    weights, means, log_scales = logistic_params(out, mixture)  # [B, M, D] each
+    level = torch.round(x * 255).unsqueeze(1)  # [B, 1, D]
+    centred = (2 * level / 255 - 1) - means  # [B, M, D]
+    inv_scale = torch.exp(-log_scales)
+    upper = inv_scale * (centred + 1 / 255)
+    lower = inv_scale * (centred - 1 / 255)
+    log_cdf_upper = upper - F.softplus(upper)  # log sigmoid(upper): level 0
+    log_sf_lower = -F.softplus(lower)  # log (1 - sigmoid(lower)): level 255
+    mass = torch.sigmoid(upper) - torch.sigmoid(lower)
+    # Where the mass underflows, the density at the centre times the bin width.
+    mid = inv_scale * centred
+    log_density = mid - log_scales - 2 * F.softplus(mid) + math.log(2 / 255)
+    log_mid = torch.where(mass > 1e-5, torch.log(mass.clamp(min=1e-12)), log_density)
+    log_p = torch.where(level < 0.5, log_cdf_upper,
+                        torch.where(level > 254.5, log_sf_lower, log_mid))  # [B, M, D]
+    log_mix = torch.logsumexp(log_p + torch.log_softmax(weights, dim=1), dim=1)  # [B, D]
+    return -log_mix.sum(dim=1)
 
 
 @dataclass
@@ -127,8 +165,13 @@ class VAE(nn.Module):
         return self.decoder(self.with_label(z, labels))
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """z: [B, K] -> pixel means: [B, D] in (0, 1) (Bernoulli p, or the Gaussian mean)."""
-        return torch.sigmoid(self.decoder_logits(z, labels))
+        """z: [B, K] -> pixel means: [B, D] in [0, 1] (Bernoulli p, the Gaussian mean, or
+        the logistic mixture's mean)."""
+        out = self.decoder_logits(z, labels)
+        if self.config.likelihood == "logistic":
+            weights, means, _ = logistic_params(out, self.config.mixture)
+            return ((torch.softmax(weights, 1) * means).sum(1).clamp(-1, 1) + 1) / 2
+        return torch.sigmoid(out)
 
     def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor,
                            labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -139,6 +182,8 @@ class VAE(nn.Module):
         is left out, as in the post.
         """
         logits = self.decoder_logits(z, labels)
+        if self.config.likelihood == "logistic":
+            return logistic_mixture_nll(logits, x, self.config.mixture)
         if self.config.likelihood == "bernoulli":
             return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
         return 0.5 * (torch.sigmoid(logits) - x).pow(2).sum(dim=1)

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from vaezip.codec import VzFile, check_name
+from vaezip.codec import HASH_CHARS, VzFile, check_name
 from vaezip.errors import FormatError, ImageError, UnknownModelError, UsageError
 from vaezip.imaging import Prepared, native_image, prepare, restore
 
@@ -112,8 +112,130 @@ def encode_prepared(prepared: list[Prepared], model, entry, packed: bool,
     )
 
 
+def grid_for(entry, quality: int):
+    """The quantisation grid of a model at a --quality; UsageError if it has no entropy
+    model (the autoencoder, or models trained before coded .vz files)."""
+    from vaezip import entropy
+
+    units = entry.codec.get("sigma_units")
+    if not units:
+        raise UsageError(f"model {entry.name!r} has no entropy model for coded .vz files; "
+                         f"use --float")
+    if len(units) != entry.config.latent_dim:
+        raise FormatError(f"model {entry.name!r}: codec sigma_units has {len(units)} dims, "
+                          f"the model {entry.config.latent_dim}")
+    if quality not in entropy.QUALITY_STEPS:
+        raise UsageError(f"--quality must be {min(entropy.QUALITY_STEPS)}-"
+                         f"{max(entropy.QUALITY_STEPS)}, not {quality}")
+    return entropy.make_grid(units, quality)
+
+
+def _grid_bytes(grid) -> bytes:
+    return np.array(grid.dims + grid.steps, dtype="<u4").tobytes()
+
+
+def dumps_coded(vz: VzFile, entry, quality: int) -> bytes:
+    """vz's latents quantised on the model's grid and entropy-coded: a version-3 file."""
+    from vaezip import codec, entropy
+
+    grid = grid_for(entry, quality)
+    stream = entropy.encode_indices(entropy.quantise(vz.mu, grid), grid)
+    return codec.dumps_coded(entry.name, entry.sha256, _grid_bytes(grid), quality, vz.images,
+                             vz.packed, stream)
+
+
+LOSSLESS_SIDE = 28
+
+
+def read_exact_pixels(sources: list[Source]) -> tuple[np.ndarray, list[str]]:
+    """For --lossless: each input's 8-bit gray pixels as they are (uint8 [N, 784]), and
+    errors for inputs that are not 28x28 8-bit grayscale (nothing else round-trips)."""
+    from vaezip.imaging import open_image
+
+    rows, errors = [], []
+    for source in sources:
+        try:
+            image, _ = open_image(source.read(), source.label)
+            if image.mode == "1":  # bilevel: 0/255 in L, exactly
+                image = image.convert("L")
+            if image.mode != "L" or image.size != (LOSSLESS_SIDE, LOSSLESS_SIDE):
+                raise ImageError(
+                    f"{source.label}: --lossless takes 28x28 8-bit grayscale images (mode L); "
+                    f"this is {image.size[0]}x{image.size[1]} {image.mode}")
+            rows.append(np.asarray(image, dtype=np.uint8).reshape(-1))
+        except ImageError as exc:
+            errors.append(str(exc))
+    return (np.stack(rows) if rows else np.zeros((0, LOSSLESS_SIDE**2), np.uint8)), errors
+
+
+def exact_image(row: np.ndarray):
+    """A lossless file's pixels as the 28x28 8-bit gray image they were."""
+    from PIL import Image
+
+    return Image.fromarray(row.reshape(LOSSLESS_SIDE, LOSSLESS_SIDE), mode="L")
+
+
+def dumps_lossless(pixels: np.ndarray, names: list[str], model, entry, packed: bool) -> bytes:
+    """Bits-back coded pixels (lossless.py) in a version-3 file; the checksum covers the
+    pixels themselves, so a stream that decodes to anything else is refused."""
+    from vaezip import codec, lossless
+    from vaezip.imaging import Placement
+
+    stream = lossless.encode(model, pixels)
+    images = [Placement(name=n) for n in names]
+    return codec.dumps_coded(entry.name, entry.sha256, pixels.tobytes(), 0, images, packed,
+                             stream, mode=codec.MODE_LOSSLESS)
+
+
+def _resolve_lossless(vz: VzFile, model, entry, label: str) -> None:
+    from vaezip import lossless
+
+    if entry.config.likelihood != "logistic" or entry.config.conditional:
+        raise FormatError(f"{label}: lossless file, but model {vz.model!r} has no 8-bit "
+                          f"likelihood")
+    for p in vz.images:
+        if (p.width, p.height, p.mode, p.box, p.digit) != (LOSSLESS_SIDE, LOSSLESS_SIDE, "L",
+                                                          None, None):
+            raise FormatError(f"{label}: lossless images must be plain 28x28 gray records")
+    try:
+        pixels = lossless.decode(model, vz.coded.stream, len(vz), entry.config.input_dim)
+    except FormatError as exc:
+        raise FormatError(f"{label}: {exc}") from None
+    if vz.coded.expected_checksum(entry.sha256[:HASH_CHARS], pixels.tobytes()) != (
+            vz.coded.checksum):
+        raise FormatError(
+            f"{label}: pixel checksum mismatch: the lossless data is damaged, or was made "
+            f"with a different version of model {vz.model!r} (or on a machine whose "
+            f"arithmetic differs)")
+    vz.pixels = pixels
+    vz.model_hash = entry.sha256[:HASH_CHARS]
+
+
+def _resolve_coded(vz: VzFile, entry, label: str) -> None:
+    """Fill in mu and sigma of a coded file, after checking its checksum: an ANS stream
+    that was damaged, or read with another version of the model, decodes silently into
+    different latents otherwise."""
+    from vaezip import entropy
+
+    try:
+        grid = grid_for(entry, vz.coded.quality)
+    except UsageError as exc:
+        raise FormatError(f"{label}: {exc}") from None
+    expected = vz.coded.expected_checksum(entry.sha256[:HASH_CHARS], _grid_bytes(grid))
+    if expected != vz.coded.checksum:
+        raise FormatError(
+            f"{label}: checksum mismatch: the coded data is damaged, or was made with a "
+            f"different version of model {vz.model!r} than the one installed"
+        )
+    index = entropy.decode_indices(vz.coded.stream, grid, len(vz))
+    vz.mu, vz.sigma = entropy.dequantise(index, grid, entry.config.latent_dim,
+                                         entry.codec["sigma_units"])
+    vz.model_hash = entry.sha256[:HASH_CHARS]
+
+
 def load_model_for(vz: VzFile, label: str, cache: dict):
-    """The installed model a .vz was made with, refusing a different version of it."""
+    """The installed model a .vz was made with, refusing a different version of it. A
+    coded file's latents are decoded here (they need the model's entropy model)."""
     from vaezip.registry import find, load_inference
 
     if vz.model not in cache:
@@ -122,14 +244,19 @@ def load_model_for(vz: VzFile, label: str, cache: dict):
         except UnknownModelError as exc:
             raise FormatError(f"{label}: made with model {vz.model!r}, which is not "
                               f"installed ({exc})") from None
-        if not entry.sha256.startswith(vz.model_hash):
-            raise FormatError(
-                f"{label}: made with a different version of {vz.model!r} (weights "
-                f"{vz.model_hash}, installed {entry.sha256[:len(vz.model_hash)]}); decode it "
-                f"with the vaezip that made it"
-            )
         cache[vz.model] = load_inference(entry)
     model, entry = cache[vz.model]
+    if vz.coded is not None and vz.coded.mode != 0 and vz.pixels is None:
+        _resolve_lossless(vz, model, entry, label)
+        return model
+    if vz.coded is not None and vz.mu is None:
+        _resolve_coded(vz, entry, label)
+    elif not entry.sha256.startswith(vz.model_hash):
+        raise FormatError(
+            f"{label}: made with a different version of {vz.model!r} (weights "
+            f"{vz.model_hash}, installed {entry.sha256[:len(vz.model_hash)]}); decode it "
+            f"with the vaezip that made it"
+        )
     if vz.mu.shape[1] != entry.config.latent_dim:
         raise FormatError(f"{label}: latents have {vz.mu.shape[1]} dims, model {vz.model!r} "
                           f"has {entry.config.latent_dim}")

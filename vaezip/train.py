@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from vaezip.config import ModelConfig
 from vaezip.errors import ModelFileError, UsageError
 
@@ -43,6 +45,10 @@ class TrainSettings:
     # KL warm-up: the KL term's weight ramps from 0 to 1 over this many epochs, so the
     # encoder learns to use its latents before the prior pulls them in. 0: plain ELBO.
     kl_warmup_epochs: int = 0
+    # beta-VAE weight on the KL term (Higgins et al. 2017). 1: the ELBO. Below 1 the
+    # latents carry more of each image (sharper reconstructions, a higher rate): the
+    # rate-distortion trade-off a compressor wants, one model per operating point.
+    beta: float = 1.0
     # "auto": bfloat16 autocast on CUDA (float16 with loss scaling where bf16 is missing),
     # float32 elsewhere; CPUs and MPS gain little and risk more from reduced precision.
     precision: str = "auto"
@@ -58,6 +64,8 @@ class TrainSettings:
             raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, not {self.precision}")
         if self.kl_warmup_epochs < 0:
             raise UsageError(f"--kl-warmup must be at least 0, not {self.kl_warmup_epochs}")
+        if not (self.beta > 0 and math.isfinite(self.beta)):
+            raise UsageError(f"--beta must be a positive number, not {self.beta}")
 
     def lr_at(self, epoch: int) -> float:
         """Cosine decay from lr (epoch 0) towards 0 (after the last epoch)."""
@@ -192,6 +200,8 @@ def train(
     if dist and not dist.is_main:
         callbacks = TrainCallbacks()  # one voice: rank 0's
     rank = dist.rank if dist else 0
+    if device == "cpu":  # the logistic likelihood's far tails underflow into denormals,
+        torch.set_flush_denormal(True)  # which x86 computes slowly (~15% of an epoch)
     torch.manual_seed(settings.seed)  # the same initial weights in every process
     model = build_model(config).to(device)
     optimizer = make_optimizer(model, settings.lr)
@@ -228,7 +238,7 @@ def train(
             with autocast():
                 terms = net(x, generator=noise, labels=y)  # LossTerms, through DDP's forward
                 beta = kl_weight(settings, epoch + b / batches)
-                objective = terms.recon + beta * terms.kl if beta < 1 else terms.loss
+                objective = terms.recon + beta * terms.kl if beta != 1 else terms.loss
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(objective).backward()
             scaler.step(optimizer)
@@ -346,10 +356,11 @@ def _check_ranks_agree(model, device: str) -> None:
 
 
 def kl_weight(settings: TrainSettings, epochs_done: float) -> float:
-    """beta of the KL warm-up after epochs_done (fractional) epochs; 1 without warm-up."""
+    """The KL term's weight after epochs_done (fractional) epochs: settings.beta, ramped
+    up from 0 over the KL warm-up."""
     if settings.kl_warmup_epochs <= 0:
-        return 1.0
-    return min(1.0, epochs_done / settings.kl_warmup_epochs)
+        return settings.beta
+    return settings.beta * min(1.0, epochs_done / settings.kl_warmup_epochs)
 
 
 def save_checkpoint(path, model, optimizer, config, settings, epochs_done, history) -> None:
@@ -482,10 +493,32 @@ def train_and_register(
         test_labels = test_set.labels.to(test_images.device) if config.conditional else None
         metrics = _test_metrics(result.model, name, config, dtype, test_images, test_labels,
                                 training)
-    data, _ = serialize_model(result.model, name, metrics=metrics, training=training, dtype=dtype)
+    codec = codec_statistics(result.model, images, labels) if config.arch != "ae" else {}
+    data, _ = serialize_model(result.model, name, metrics=metrics, training=training,
+                              dtype=dtype, codec=codec)
     atomic_write_bytes(out_path, data, force=force, durable=True)
     checkpoint.unlink(missing_ok=True)
     return read_entry(out_path, kind="new").summary()
+
+
+def codec_statistics(model, images, labels=None, batch_size: int = 4096) -> dict:
+    """The entropy model of coded .vz files: each latent dim's typical posterior width
+    (geometric mean of sigma) over the training images, as integers (entropy.py)."""
+    import torch
+
+    from vaezip.entropy import estimate_sigma_units
+
+    model.eval()
+    device = next(model.parameters()).device
+    sigmas = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size].to(device).flatten(1)  # [B, D]
+            y = None if labels is None or not model.config.conditional else (
+                labels[start : start + batch_size].to(device))
+            _, logvar = model.encode(x, y)  # [B, K]
+            sigmas.append(torch.exp(0.5 * logvar).float().cpu().numpy())
+    return {"sigma_units": estimate_sigma_units(np.concatenate(sigmas))}
 
 
 def _test_metrics(model, name, config, dtype, test_images, test_labels, training: dict

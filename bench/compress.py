@@ -1,0 +1,266 @@
+"""Rate against fidelity on the 10,000 MNIST test digits: vaezip's modes and quality levels
+against Pillow's optimised PNG, lossless WebP, and lossy WebP and JPEG at several qualities.
+
+For every codec: bytes per digit (one file per digit; for vaezip also one packed
+archive), PSNR (peak 1, from the mean squared error over all pixels), SSIM (Wang et al.
+2004: 11x11 Gaussian window, sigma 1.5, mean over each digit's valid region, then over
+digits), and semantic fidelity: the fraction of decoded digits that a CNN classifier,
+trained by this benchmark on the MNIST training set, labels as it labels the original.
+vaezip's files are made and read by the same functions the CLI calls (pipeline.py), and
+one CLI round trip of the default setting checks that the two agree byte for byte.
+
+Run: python bench/compress.py --data-dir ../shared/data   (also `make bench`)
+Writes bench/results/compress.md and .json, and docs/figures/rate-fidelity.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from classifier import cached_classifier
+from common import VAEZIP, mnist_test_digits, write_pngs
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "compress"
+FIGURE = HERE.parent / "docs" / "figures" / "rate-fidelity.png"
+WEBP_QUALITIES = (0, 5, 10, 25, 50, 75)
+JPEG_QUALITIES = (5, 10, 25, 50, 75)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float | None:
+    """PSNR in dB, peak 1; None where the images are identical (lossless)."""
+    mse = float(np.mean((a - b) ** 2))
+    return None if mse == 0 else round(10 * np.log10(1.0 / mse), 3)
+
+
+def _gaussian_valid(size: int, window: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """[size - window + 1, size]: a 'valid' 1-D Gaussian filter as a matrix."""
+    g = np.exp(-0.5 * ((np.arange(window) - window // 2) / sigma) ** 2)
+    g /= g.sum()
+    out = np.zeros((size - window + 1, size))
+    for i in range(len(out)):
+        out[i, i : i + window] = g
+    return out
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of [N, H, W] images in [0, 1] (data range 1, K1 0.01, K2 0.03)."""
+    f = _gaussian_valid(a.shape[1])
+
+    def blur(x):
+        return np.einsum("ij,njk,lk->nil", f, x, f)
+
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)
+         / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)))
+    return float(s.mean(axis=(1, 2)).mean())
+
+
+def pillow_codec(digits: np.ndarray, **save) -> tuple[float, np.ndarray]:
+    """(mean bytes per digit, decoded digits float [N, 28, 28] in [0, 1])."""
+    sizes, decoded = [], []
+    for d in digits:
+        buffer = io.BytesIO()
+        Image.fromarray(d).save(buffer, **save)
+        sizes.append(buffer.tell())
+        buffer.seek(0)
+        decoded.append(np.asarray(Image.open(buffer).convert("L")))
+    return float(np.mean(sizes)), np.stack(decoded).astype(np.float32) / 255
+
+
+def vaezip_codec(model_name: str, quality: int | None, digits: np.ndarray
+                 ) -> tuple[float, float, np.ndarray, bytes]:
+    """(bytes per digit one file each, bytes per digit packed, decoded digits, archive).
+    quality None: the float layout."""
+    from vaezip import codec
+    from vaezip.imaging import Placement
+    from vaezip.pipeline import decode_latents, dumps_coded, load_model_for
+    from vaezip.registry import load_inference
+
+    model, entry = load_inference(model_name)
+    pixels = digits.reshape(len(digits), -1).astype(np.float32) / 255
+    mu, sigma = model.encode(pixels)
+    images = [Placement(name=f"{i:05d}.png") for i in range(len(digits))]
+
+    def dumps(vz):
+        return codec.dumps(vz) if quality is None else dumps_coded(vz, entry, quality)
+
+    archive = dumps(codec.VzFile(entry.name, entry.sha256, mu, sigma, images, packed=True))
+    single = np.mean([len(dumps(codec.VzFile(entry.name, entry.sha256, mu[i : i + 1],
+                                             sigma[i : i + 1], images[i : i + 1])))
+                      for i in range(len(digits))])
+    vz = codec.loads(archive, "archive.vz")  # decode what was written, as `vaezip decode`
+    decoded = decode_latents(vz, load_model_for(vz, "archive.vz", {}))
+    return float(single), len(archive) / len(digits), decoded, archive
+
+
+def vaezip_lossless(digits: np.ndarray, singles: int = 500
+                    ) -> tuple[float, float, np.ndarray]:
+    """(bytes per digit one file each (first `singles` digits), packed, decoded digits)."""
+    from vaezip import codec
+    from vaezip.pipeline import dumps_lossless, load_model_for
+    from vaezip.registry import LOSSLESS_MODEL, load_inference
+
+    model, entry = load_inference(LOSSLESS_MODEL)
+    pixels = digits.reshape(len(digits), -1)
+    names = [f"{i:05d}.png" for i in range(len(digits))]
+    archive = dumps_lossless(pixels, names, model, entry, packed=True)
+    single = np.mean([len(dumps_lossless(pixels[i : i + 1], names[i : i + 1], model, entry,
+                                         packed=False)) for i in range(min(singles, len(pixels)))])
+    vz = codec.loads(archive, "lossless.vz")
+    load_model_for(vz, "lossless.vz", {})
+    return float(single), len(archive) / len(digits), vz.pixels.reshape(digits.shape) / 255
+
+
+def cli_check(model: str, quality: int, digits: np.ndarray, archive: bytes) -> str:
+    """`vaezip encode DIR --pack` gives the bytes this benchmark measured."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "png"
+        write_pngs(digits, src)
+        out = Path(tmp) / "all.vz"
+        subprocess.run([VAEZIP, "encode", str(src), "--pack", "-o", str(out), "-m", model,
+                        "-Q", str(quality), "-q"], check=True)
+        same = out.read_bytes() == archive
+    if not same:
+        raise SystemExit("the CLI's archive differs from the benchmark's: fix the benchmark")
+    return f"`vaezip encode DIR --pack -m {model} -Q {quality}` wrote the same bytes"
+
+
+def coded_models() -> list[str]:
+    from vaezip.registry import list_models
+
+    return [e.name for e in list_models() if e.kind == "shipped" and e.codec]
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    families: dict[str, list[dict]] = {}
+    for r in rows:
+        families.setdefault(r["family"], []).append(r)
+    for family, points in families.items():
+        points = sorted(points, key=lambda r: r["bytes_packed"] or r["bytes_single"])
+        x = [r["bytes_packed"] or r["bytes_single"] for r in points]
+        style = "o-" if len(points) > 1 else "s"
+        left.plot(x, [100 * r["agreement"] for r in points], style, label=family, ms=4)
+        if points[0]["psnr"] is not None:  # lossless codecs have no PSNR to draw
+            right.plot(x, [r["psnr"] for r in points], style, label=family, ms=4)
+    for ax, label in ((left, "classifier agreement (%)"), (right, "PSNR (dB)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("bytes per digit (vaezip: packed archive; others: one file each)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    left.axhline(97, color="gray", lw=0.8, ls="--")
+    left.axhline(99, color="gray", lw=0.8, ls=":")
+    left.set_ylim(90, 100.2)
+    left.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Rate against fidelity on the 10,000 MNIST test digits")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--limit", type=int, default=None, help="first N test digits")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    from vaezip.entropy import DEFAULT_QUALITY, QUALITY_STEPS
+    from vaezip.registry import DEFAULT_MODEL
+
+    digits = mnist_test_digits(args.data_dir, args.limit)
+    originals = digits.astype(np.float32) / 255
+    classifier, accuracy = cached_classifier(args.data_dir)
+    reference = classifier.predict(torch.from_numpy(originals)).numpy()
+    rows: list[dict] = []
+
+    def add(family, setting, single, packed, decoded, seconds):
+        labels = classifier.predict(torch.from_numpy(decoded.reshape(len(decoded), -1)))
+        rows.append(dict(family=family, setting=setting, bytes_single=round(single, 2),
+                         bytes_packed=None if packed is None else round(packed, 2),
+                         psnr=psnr(originals, decoded),
+                         ssim=round(ssim(originals, decoded), 4),
+                         agreement=round(float((labels.numpy() == reference).mean()), 4),
+                         seconds=round(seconds, 2)))
+        print(rows[-1], flush=True)
+
+    for family, setting, save in (
+        [("PNG (optimised)", "lossless", dict(format="PNG", optimize=True)),
+         ("WebP lossless", "method 6", dict(format="WEBP", lossless=True, quality=100,
+                                             method=6))]
+        + [("WebP lossy", f"q{q}", dict(format="WEBP", quality=q, method=6))
+           for q in WEBP_QUALITIES]
+        + [("JPEG", f"q{q}", dict(format="JPEG", quality=q, optimize=True))
+           for q in JPEG_QUALITIES]
+    ):
+        start = time.perf_counter()
+        size, decoded = pillow_codec(digits, **save)
+        add(family, setting, size, None, decoded, time.perf_counter() - start)
+
+    check = ""
+    for model in coded_models():
+        for quality in [None, *QUALITY_STEPS]:
+            start = time.perf_counter()
+            single, packed, decoded, archive = vaezip_codec(model, quality, digits)
+            setting = "float16 mu, sigma" if quality is None else f"-Q {quality}"
+            family = f"vaezip {model}" + (" (float)" if quality is None else "")
+            add(family, setting, single, packed, decoded, time.perf_counter() - start)
+            if model == DEFAULT_MODEL and quality == DEFAULT_QUALITY:
+                check = cli_check(model, quality, digits, archive)
+
+    start = time.perf_counter()
+    single, packed, decoded = vaezip_lossless(digits)
+    add("vaezip mnist-vae-lossless", "--lossless (bits-back)", single, packed, decoded,
+        time.perf_counter() - start)
+
+    n = len(digits)
+    lines = [
+        f"# Rate against fidelity on {n:,} MNIST test digits",
+        "",
+        f"{platform.machine()}, Python {platform.python_version()}. Command: "
+        "`python bench/compress.py --data-dir ../shared/data` (`make bench`). The judge: a "
+        f"CNN trained on the MNIST training set by the benchmark, {accuracy:.2%} test "
+        "accuracy; agreement = decoded digit labelled as the original is. PSNR peak 1 from "
+        "the MSE over all pixels; SSIM 11x11 Gaussian window. vaezip decodes the posterior "
+        f"mean. {check}.",
+        "",
+        "| codec | setting | bytes/digit, one file each | bytes/digit, packed | PSNR dB "
+        "| SSIM | agreement | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['family']} | {r['setting']} | {r['bytes_single']:.1f} | "
+            + ("—" if r["bytes_packed"] is None else f"{r['bytes_packed']:.2f}")
+            + f" | {'lossless' if r['psnr'] is None else format(r['psnr'], '.2f')} | "
+            f"{r['ssim']:.4f} | {100 * r['agreement']:.2f}% | {r['seconds']:.1f} |")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    RESULTS.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    plot(rows, FIGURE)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Lossless coding of 8-bit images with a VAE: bits-back with ANS (BB-ANS, Townsend,
+Bird & Barber 2019), on constriction's stack coder. numpy + constriction, no torch.
+
+Per image, the encoder
+  1. pops z from the posterior q(z | x), discretised into bins of width 1/Z_BINS:
+     this *reads* bits off the stack (the "bits back");
+  2. pushes the pixels under p(x | z), the decoder's 256-level logistic mixture;
+  3. pushes z under the prior N(0, I) on the same bins.
+The net cost is -log p(x | z) - log p(z) + log q(z | x): the negative ELBO, plus a little
+for the discretisation and the coder. The decoder runs the steps backwards: pop z under
+the prior, pop x under p(x | z), push z back under q(z | x), which gives back the bits
+the encoder borrowed. Images go in chunks, so the networks run on batches; a chunk's
+pops must find enough bits on the stack, so chunks grow from 1 image (which borrows
+from a small fixed seed of pseudo-random words) to CHUNK.
+
+Both sides must compute bit-identical probabilities. They run the same NumPy code on the
+same batches, which is deterministic on one machine; a machine whose BLAS or exp rounds
+differently would decode different pixels, which the pixel checksum then refuses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vaezip.config import LEVELS
+from vaezip.errors import FormatError
+
+Z_BINS = 256  # bins per unit of z: fine against posterior widths of ~0.05-1
+Z_LIMIT = 8 * Z_BINS  # z in [-8, 8]
+CHUNK = 64  # images per network batch once the stack is full enough
+SEED_WORDS = 16  # 64 bytes the first pops read from; the untouched ones are not stored
+
+
+def seed_words() -> np.ndarray:
+    return np.random.default_rng(20190101).integers(0, 2**32, SEED_WORDS, dtype=np.uint32)
+
+
+def chunks(n: int) -> list[tuple[int, int]]:
+    """[start, stop) of each chunk: 1, 4, 16, then CHUNK images: every chunk pops fewer
+    bits (about 7 bits per latent dim) than the chunks before it pushed (~1,000 per image)."""
+    out, start, size = [], 0, 1
+    while start < n:
+        stop = min(n, start + size)
+        out.append((start, stop))
+        start, size = stop, min(CHUNK, size * 4)
+    return out
+
+
+def _models():
+    import constriction
+
+    gaussian = constriction.stream.model.QuantizedGaussian(-Z_LIMIT, Z_LIMIT)
+    prior = constriction.stream.model.QuantizedGaussian(-Z_LIMIT, Z_LIMIT, 0.0, float(Z_BINS))
+    pixels = constriction.stream.model.Categorical(perfect=False)
+    return gaussian, prior, pixels
+
+
+def _posterior(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and std in bin units, float64 [n * K], for uint8 pixels x [n, D]."""
+    mu, sigma = model.encode(x.astype(np.float32) / 255)
+    return (mu.astype(np.float64) * Z_BINS).ravel(), np.maximum(
+        sigma.astype(np.float64) * Z_BINS, 1e-3).ravel()
+
+
+def _pmf(model, z_bins: np.ndarray, n: int) -> np.ndarray:
+    z = (z_bins.reshape(n, -1) / Z_BINS).astype(np.float32)
+    with np.errstate(over="ignore"):
+        return model.pixel_pmf(z)
+
+
+def encode(model, pixels: np.ndarray) -> bytes:
+    """uint8 [N, D] -> the coded stream (bytes). model: inference.NumpyModel with the
+    logistic likelihood."""
+    import constriction
+
+    gaussian, prior, categorical = _models()
+    seed = seed_words()
+    coder = constriction.stream.stack.AnsCoder(seed.copy())
+    for start, stop in chunks(len(pixels)):
+        x = pixels[start:stop]
+        mean, std = _posterior(model, x)
+        z = coder.decode(gaussian, mean, std)  # bits back: [n * K]
+        coder.encode_reverse(x.ravel().astype(np.int32), categorical, _pmf(model, z, len(x)))
+        coder.encode_reverse(z, prior)
+    words = coder.get_compressed()
+    # The bottom of the stack still holds the seed words no pop reached: known to the
+    # decoder, so not stored; one byte says how many to put back.
+    kept = 0
+    while kept < min(SEED_WORDS, len(words)) and words[kept] == seed[kept]:
+        kept += 1
+    return bytes([kept]) + words[kept:].astype("<u4").tobytes()
+
+
+def decode(model, data: bytes, count: int, pixels_per_image: int) -> np.ndarray:
+    """The inverse of encode: uint8 [count, D]. FormatError where the stream cannot be
+    what encode wrote (the pixel checksum catches the rest)."""
+    import constriction
+
+    if not data or data[0] > SEED_WORDS or (len(data) - 1) % 4:
+        raise FormatError("lossless stream is damaged (bad length or seed count)")
+    seed = seed_words()
+    words = np.concatenate([seed[: data[0]], np.frombuffer(data[1:], dtype="<u4")])
+    gaussian, prior, categorical = _models()
+    coder = constriction.stream.stack.AnsCoder(words.astype(np.uint32))
+    out = np.empty((count, pixels_per_image), dtype=np.uint8)
+    k = model.config.latent_dim
+    try:
+        for start, stop in reversed(chunks(count)):
+            n = stop - start
+            z = coder.decode(prior, n * k)
+            x = coder.decode(categorical, _pmf(model, z, n))  # [n * D]
+            if x.min() < 0 or x.max() >= LEVELS:
+                raise FormatError("lossless stream is damaged (pixel out of range)")
+            out[start:stop] = x.reshape(n, -1)
+            mean, std = _posterior(model, out[start:stop])
+            coder.encode_reverse(z, gaussian, mean, std)
+    except FormatError:
+        raise
+    except Exception as exc:  # constriction's errors on streams it cannot decode
+        raise FormatError(f"lossless stream is damaged ({exc})") from None
+    if not np.array_equal(coder.get_compressed(), seed):
+        raise FormatError("lossless stream is damaged (the stack did not unwind to its seed)")
+    return out
