@@ -89,17 +89,27 @@ class NumpyModel:
 
     def pixel_pmf(self, z: np.ndarray, labels=None) -> np.ndarray:
         """The logistic mixture's probabilities of the 256 levels of every pixel:
-        float64 [B * D, 256] (rows sum to 1), as models.logistic_mixture_nll defines them."""
+        float32 [B * D, 256] (rows sum to 1), as models.logistic_mixture_nll defines them."""
         if self.config.likelihood != "logistic":
             raise ValueError("pixel probabilities need the logistic likelihood")
         out = self._run(self._decoder, self._with_label(z, labels))
-        weights, means, log_scales = (a.astype(np.float64) for a in self._logistic_params(out))
-        mix = _softmax(weights)  # [B, M, D]
+        weights, means, log_scales = self._logistic_params(out)  # [B, M, D] each
+        mix = _softmax(weights)
+        inv_scale = np.exp(-log_scales)
+        shift = means * inv_scale
         # Boundaries between levels v - 1 and v (v = 1 .. 255), in the [-1, 1] scale.
-        edges = (2 * np.arange(1, LEVELS) - 1) / 255.0 - 1  # [255]
-        cdf = np.zeros((len(out), out.shape[1] // (3 * self.config.mixture), LEVELS + 1))
-        for k in range(self.config.mixture):  # one component at a time: [B, D, 255] each
-            t = (edges - means[:, k, :, None]) * np.exp(-log_scales[:, k, :, None])
-            cdf[:, :, 1:LEVELS] += mix[:, k, :, None] / (1.0 + np.exp(-t))
+        edges = ((2 * np.arange(1, LEVELS) - 1) / 255.0 - 1).astype(np.float32)  # [255]
+        b, d = len(out), means.shape[2]
+        cdf = np.zeros((b, d, LEVELS + 1), dtype=np.float32)
+        t = np.empty((b, d, LEVELS - 1), dtype=np.float32)
+        with np.errstate(over="ignore"):  # exp(-t) = inf: a CDF of exactly 0
+            for k in range(self.config.mixture):  # float32, in place: memory-bound work
+                np.multiply(edges, inv_scale[:, k, :, None], out=t)
+                np.subtract(shift[:, k, :, None], t, out=t)  # -(edge - mean) / scale
+                np.exp(t, out=t)
+                t += 1.0
+                np.divide(mix[:, k, :, None], t, out=t)  # weight * sigmoid
+                cdf[:, :, 1:LEVELS] += t
         cdf[:, :, LEVELS] = 1.0
-        return np.diff(cdf, axis=2).reshape(-1, LEVELS)
+        pmf = np.diff(cdf, axis=2).reshape(-1, LEVELS)
+        return np.maximum(pmf, 0, out=pmf)  # float32 rounding can dip a CDF step below 0

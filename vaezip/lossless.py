@@ -63,9 +63,7 @@ def _posterior(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pmf(model, z_bins: np.ndarray, n: int) -> np.ndarray:
-    z = (z_bins.reshape(n, -1) / Z_BINS).astype(np.float32)
-    with np.errstate(over="ignore"):
-        return model.pixel_pmf(z)
+    return model.pixel_pmf((z_bins.reshape(n, -1) / Z_BINS).astype(np.float32))
 
 
 def encode(model, pixels: np.ndarray) -> bytes:
