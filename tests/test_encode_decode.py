@@ -159,7 +159,7 @@ def test_stdin_and_stdout(tmp_path, digit):
     enc = subprocess.run([sys.executable, "-m", "vaezip", "encode", "-"], input=data,
                          capture_output=True, env={**os.environ, "VAEZIP_HOME": str(tmp_path)})
     assert enc.returncode == 0, enc.stderr
-    assert enc.stdout[8:].startswith(b'{"__metadata__":{"vaezip":"1"')
+    assert enc.stdout[8:].startswith(b'{"mnist-bvae-32d":{"dtype":"U8"')  # a coded file
     dec = subprocess.run([sys.executable, "-m", "vaezip", "decode", "-"], input=enc.stdout,
                          capture_output=True, env={**os.environ, "VAEZIP_HOME": str(tmp_path)})
     assert dec.returncode == 0, dec.stderr
@@ -226,7 +226,19 @@ def _hostile_pickle(sentinel: Path) -> bytes:
 
 
 def test_bad_vz_files_are_refused_and_never_executed(run_cli, tmp_path, digit):
-    run_cli("encode", digit)
+    run_cli("encode", digit, "-o", tmp_path / "coded.vz")
+    coded = (tmp_path / "coded.vz").read_bytes()
+    for name, data, needle in (
+        ("coded-unknown-model.vz", coded.replace(b'"mnist-bvae-32d"', b'"mnist-bvae-99d"'),
+         "not installed"),
+        ("coded-traversal.vz", coded.replace(b'"mnist-bvae-32d"', b'"../../etc/pwd1"'),
+         "invalid model name"),
+        ("coded-cut.vz", coded[:-3], "truncated"),
+    ):
+        (tmp_path / name).write_bytes(data)
+        one_line_error(run_cli("decode", tmp_path / name, "-o", tmp_path / "out.png"), 1,
+                       name, needle)
+    run_cli("encode", digit, "-m", "mnist-vae-16d", "--float")  # the float layout
     good = (tmp_path / "digit.vz").read_bytes()
     (n,) = struct.unpack("<Q", good[:8])
     sentinel = tmp_path / "pwned"

@@ -71,7 +71,7 @@ def test_interpolate_between_two_vz_files(run_cli, tmp_path):
     assert r.code == 2 and "two .vz" in r.err
     r = run_cli("plot", "interpolate", tmp_path / "0.vz", tmp_path / "1.vz", "-m",
                 "mnist-ae-2d", "-o", tmp_path / "x.png")
-    assert r.code == 2 and "made by mnist-vae-16d" in r.err
+    assert r.code == 2 and "made by mnist-bvae-32d" in r.err
 
 
 def test_plot_usage_errors(run_cli, tmp_path, tiny):
