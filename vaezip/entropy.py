@@ -125,7 +125,10 @@ def _bin_probabilities(step: int) -> np.ndarray:
     return mass.astype(np.float64)
 
 
+@functools.cache
 def _model(step: int):
+    """constriction's model of one grid step, built once per process: building it costs
+    more than coding a digit."""
     import constriction
 
     return constriction.stream.model.Categorical(_bin_probabilities(step), perfect=False)
