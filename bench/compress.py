@@ -136,7 +136,8 @@ def vaezip_lossless(digits: np.ndarray, singles: int = 500
                                          packed=False)) for i in range(min(singles, len(pixels)))])
     vz = codec.loads(archive, "lossless.vz")
     load_model_for(vz, "lossless.vz", {})
-    return float(single), len(archive) / len(digits), vz.pixels.reshape(digits.shape) / 255
+    return (float(single), len(archive) / len(digits),
+            vz.pixels.reshape(digits.shape).astype(np.float32) / 255)
 
 
 def cli_check(model: str, quality: int, digits: np.ndarray, archive: bytes) -> str:
