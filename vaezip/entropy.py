@@ -86,17 +86,24 @@ class Grid:
     steps: tuple[int, ...]  # m_i: delta_i = m_i / STEP_UNITS
     quality: int
 
-    @property
+    @functools.cached_property
     def deltas(self) -> np.ndarray:
         return np.array(self.steps, dtype=np.float64) / STEP_UNITS
 
-    def limits(self) -> list[int]:
+    @functools.cached_property
+    def limits(self) -> np.ndarray:
+        """int32 [A]: R_i, the largest |index| of each coded dim."""
         half = CDF_RANGE * CDF_POINTS  # 4096: index of z = 8 from the centre
-        return [max(0, (half // m - 1) // 2) for m in self.steps]
+        return np.array([max(0, (half // m - 1) // 2) for m in self.steps], dtype=np.int32)
 
 
 def make_grid(sigma_units: list[int], quality: int) -> Grid:
     """The grid for a model whose dims have typical widths sigma_units / SIGMA_UNITS."""
+    return _make_grid(tuple(sigma_units), quality)
+
+
+@functools.cache  # one grid per model and quality; encoding one file at a time reuses it
+def _make_grid(sigma_units: tuple[int, ...], quality: int) -> Grid:
     if quality not in QUALITY_STEPS:
         raise ValueError(f"quality must be one of {sorted(QUALITY_STEPS)}, not {quality}")
     num, den = QUALITY_STEPS[quality]
@@ -138,8 +145,7 @@ def quantise(mu: np.ndarray, grid: Grid) -> np.ndarray:
     """mu: float [N, K] -> int32 [N, len(grid.dims)] bin indices, clipped to the table."""
     active = np.asarray(mu, dtype=np.float64)[:, list(grid.dims)]
     index = np.rint(active / grid.deltas)
-    limits = np.array(grid.limits())
-    return np.clip(index, -limits, limits).astype(np.int32)
+    return np.clip(index, -grid.limits, grid.limits).astype(np.int32)
 
 
 def dequantise(index: np.ndarray, grid: Grid, latent_dim: int,
@@ -159,11 +165,10 @@ def encode_indices(index: np.ndarray, grid: Grid) -> bytes:
     import constriction
 
     coder = constriction.stream.stack.AnsCoder()
-    limits = grid.limits()
+    symbols = np.ascontiguousarray((index + grid.limits).T, dtype=np.int32)  # [A, N], 0..2R
     # A stack: push the dims last-first so that decoding pops them first-last.
     for j in reversed(range(len(grid.dims))):
-        symbols = index[:, j].astype(np.int32) + limits[j]  # 0 .. 2R
-        coder.encode_reverse(np.ascontiguousarray(symbols), _model(grid.steps[j]))
+        coder.encode_reverse(symbols[j], _model(grid.steps[j]))
     data = coder.get_compressed().astype("<u4").tobytes()
     return data.rstrip(b"\0")
 
@@ -176,11 +181,10 @@ def decode_indices(data: bytes, grid: Grid, count: int) -> np.ndarray:
     padded = data + b"\0" * (-len(data) % 4)
     words = np.frombuffer(padded, dtype="<u4").astype(np.uint32)
     coder = constriction.stream.stack.AnsCoder(words)
-    limits = grid.limits()
     index = np.empty((count, len(grid.dims)), dtype=np.int32)
     try:
         for j in range(len(grid.dims)):
-            index[:, j] = coder.decode(_model(grid.steps[j]), count) - limits[j]
+            index[:, j] = coder.decode(_model(grid.steps[j]), count) - grid.limits[j]
     except Exception as exc:  # constriction raises on streams it cannot decode
         raise FormatError(f"coded latents are damaged ({exc})") from None
     return index
