@@ -142,13 +142,17 @@ def test_coded_layout_round_trip():
     assert archive.packed and [p.name for p in archive.images] == [f"d{i}.png" for i in range(4)]
     assert all(p.digit == 3 for p in archive.images)
     placed = codec.loads(VALID[-1], "placed.vz").images[0]
-    assert placed.box == (1, 2, 30, 20) and placed.name == "d0.png"
+    assert placed.box == (1, 2, 30, 20) and placed.name == "image.png"  # named by the file
+    assert b"d0.png" not in VALID[-1] and b'"box":[1,2,30,20]' in VALID[-1]  # plain: shorter
+    assert b"d0.png" not in make_coded(1, digit=7) and codec.loads(
+        make_coded(1, digit=7), "x.vz").images[0].digit == 7
 
 
 @pytest.mark.parametrize("offset, value, message", [
     (0, 4 << 4, "newer than this vaezip reads"),
     (0, 3 << 4 | 2, "unknown coding mode"),
     (1, 8 << 4 | 4, "unknown flags"),
+    (1, 4 << 4 | 4, "unknown flags"),  # plain records, but no records
     (1, 1 << 4 | 4, "must carry placement records"),
 ])
 def test_coded_header_fields_are_validated(offset, value, message):

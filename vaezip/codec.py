@@ -13,7 +13,8 @@ Float (versions 1-2, `encode --float`):
 Coded (version 3, the default): one uint8 tensor named after the model, no metadata
 block (a JSON metadata block alone would cost more than the code of a digit). Its bytes:
   0  version (high nibble, 3), mode (low: 0 quantised latents, 1 lossless)
-  1  flags (high nibble: 1 archive, 2 placements follow), quality (low nibble)
+  1  flags (high nibble: 1 archive, 2 placements follow, 4 they are plain JSON),
+     quality (low nibble)
   2  CRC-32 (little-endian) of the model's hash + grid + bytes 6..
      (lossless: of the model's hash + the decoded pixels)
   6  [archive] image count (LEB128)  [placements] length (LEB128) + LZMA2-compressed
@@ -42,7 +43,8 @@ FORMAT_VERSION = 3  # 2: images may carry a "digit"; 3: the coded layout
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3
 MODE_QUANTISED, MODE_LOSSLESS = 0, 1
-FLAG_PACKED, FLAG_PLACEMENTS = 1, 2
+FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
+LONE_NAME = "image.png"  # a single image's stored name: it decodes to the .vz file's name
 CODED_HEADER = 6  # bytes before the variable part: two bytes of nibbles, the CRC-32
 # Raw LZMA2 (no .xz container: its ~60 bytes of framing would outweigh a digit's code).
 # A 1 MiB dictionary: preset 9's 64 MiB costs ~30 ms to set up for every file.
@@ -139,17 +141,21 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                 mode: int = MODE_QUANTISED) -> bytes:
     """The bytes of a coded (version 3) .vz file holding an ANS stream of len(images)
     images. A lone image whose placement is the default (a 28x28 MNIST-style digit) and
-    has no label stores no placement at all: its decoded name comes from the file's."""
-    default = not packed and _placement_record(images[0]) == {"name": images[0].name}
-    flags = (FLAG_PACKED if packed else 0) | (0 if default else FLAG_PLACEMENTS)
+    has no label stores no placement at all; a lone image's record leaves out its name
+    (it decodes to the file's name). Records are LZMA2-compressed where that is shorter."""
+    records = [_placement_record(p) for p in images]
+    if not packed:
+        records[0].pop("name")
+    flags = FLAG_PACKED if packed else 0
     body = bytearray()
     if packed:
         body += _uvarint(len(images))
-    if not default:
-        records = json.dumps([_placement_record(p) for p in images], separators=(",", ":"),
-                             ensure_ascii=False).encode()
-        packed_records = lzma.compress(records, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        body += _uvarint(len(packed_records)) + packed_records
+    if packed or records[0]:
+        text = json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
+        squeezed = lzma.compress(text, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+        flags |= FLAG_PLACEMENTS | (0 if len(squeezed) < len(text) else FLAG_PLAIN)
+        blob = squeezed if len(squeezed) < len(text) else text
+        body += _uvarint(len(blob)) + blob
     body += stream
     coded = Coded(quality, 0, bytes(body), stream, mode)
     checksum = coded.expected_checksum(model_hash[:HASH_CHARS], check)
@@ -237,7 +243,8 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
                           f"float layout")
     if mode not in (MODE_QUANTISED, MODE_LOSSLESS):
         raise FormatError(f"{label}: unknown coding mode {mode}")
-    if flags & ~(FLAG_PACKED | FLAG_PLACEMENTS):
+    if flags & ~(FLAG_PACKED | FLAG_PLACEMENTS | FLAG_PLAIN) or (
+            flags & FLAG_PLAIN and not flags & FLAG_PLACEMENTS):
         raise FormatError(f"{label}: unknown flags {flags:#04x}")
     (checksum,) = struct.unpack("<I", payload[2:6])
     body = payload[CODED_HEADER:]
@@ -263,19 +270,31 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
         size = varint("placement length")
         if pos + size > len(body):
             raise FormatError(f"{label}: placement records run past the end (truncated)")
-        inflate = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        try:  # bounded: a small hostile payload must not inflate into gigabytes
-            text = inflate.decompress(body[pos : pos + size], max_length=MAX_HEADER)
-        except lzma.LZMAError:
-            raise FormatError(f"{label}: placement records are damaged") from None
-        if not inflate.eof:
-            raise FormatError(f"{label}: placement records are truncated or too large")
+        text = body[pos : pos + size]
+        if not flags & FLAG_PLAIN:
+            inflate = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+            try:  # bounded: a small hostile payload must not inflate into gigabytes
+                text = inflate.decompress(text, max_length=MAX_HEADER)
+            except lzma.LZMAError:
+                raise FormatError(f"{label}: placement records are damaged") from None
+            if not inflate.eof:
+                raise FormatError(f"{label}: placement records are truncated or too large")
         pos += size
-        images = _images({"images": text.decode("utf-8", "replace")}, count, label)
+        text = text.decode("utf-8", "replace")
+        if not flags & FLAG_PACKED:  # a lone image's record has no name: give it one
+            try:
+                records = json.loads(text)
+            except ValueError:
+                raise FormatError(f"{label}: invalid placement record") from None
+            if not (isinstance(records, list) and len(records) == 1
+                    and isinstance(records[0], dict) and "name" not in records[0]):
+                raise FormatError(f"{label}: a single image needs one record, without a name")
+            text = json.dumps([{"name": LONE_NAME, **records[0]}])
+        images = _images({"images": text}, count, label)
     else:
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
-        images = [Placement(name="image.png")]
+        images = [Placement(name=LONE_NAME)]
     coded = Coded(quality, checksum, body, body[pos:], mode)
     return VzFile(model, "", None, None, images, bool(flags & FLAG_PACKED), coded)
 
