@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import statistics
 import subprocess
@@ -38,6 +39,18 @@ def mnist_test_digits(data_dir: Path, limit: int | None = None) -> np.ndarray:
     raw = (Path(data_dir) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").read_bytes()
     digits = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
     return digits[:limit] if limit else digits
+
+
+def encoded_size(image: Image.Image, **save) -> int:
+    """Bytes of image saved with Pillow's options, in memory."""
+    buffer = io.BytesIO()
+    image.save(buffer, **save)
+    return buffer.tell()
+
+
+def mean_encoded_size(digits: np.ndarray, **save) -> float:
+    """Mean bytes per digit, each saved as its own file."""
+    return float(np.mean([encoded_size(Image.fromarray(d), **save) for d in digits]))
 
 
 def write_pngs(digits: np.ndarray, folder: Path) -> list[Path]:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from classifier import train_classifier
+from classifier import cached_classifier
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cvae_digits.md"
 
@@ -32,7 +32,7 @@ def main() -> None:
     from vaezip.registry import load_model
 
     start = time.perf_counter()
-    classifier, accuracy = train_classifier(args.data_dir)
+    classifier, accuracy = cached_classifier(args.data_dir)
     trained_in = time.perf_counter() - start
     model, entry = load_model(args.model)
     rows = []

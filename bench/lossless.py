@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import bz2
 import gzip
-import io
 import json
 import lzma
 import math
@@ -26,19 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import mnist_test_digits
-from PIL import Image
+from common import mean_encoded_size, mnist_test_digits
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lossless"
-
-
-def per_image(digits: np.ndarray, **save) -> float:
-    total = 0
-    for d in digits:
-        buffer = io.BytesIO()
-        Image.fromarray(d).save(buffer, **save)
-        total += buffer.tell()
-    return total / len(digits)
 
 
 def neg_elbo_bits_per_dim(model_name: str, digits: np.ndarray) -> float:
@@ -86,9 +75,9 @@ def main() -> None:
     bpd = {
         "vaezip --lossless --pack": 8 * len(archive) / (n * dims),
         f"vaezip --lossless, one file each (first {len(single)})": 8 * np.mean(single) / dims,
-        "PNG (Pillow, optimize), per image": 8 * per_image(digits, format="PNG",
+        "PNG (Pillow, optimize), per image": 8 * mean_encoded_size(digits, format="PNG",
                                                            optimize=True) / dims,
-        "WebP lossless (method 6), per image": 8 * per_image(
+        "WebP lossless (method 6), per image": 8 * mean_encoded_size(
             digits, format="WEBP", lossless=True, quality=100, method=6) / dims,
         "gzip -9, whole set": 8 * len(gzip.compress(raw, 9)) / len(raw),
         "bzip2 -9, whole set": 8 * len(bz2.compress(raw, 9)) / len(raw),

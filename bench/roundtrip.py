@@ -13,22 +13,15 @@ Writes bench/results/roundtrip.md.
 from __future__ import annotations
 
 import argparse
-import io
 import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import VAEZIP, mnist_test_digits, run_measured, write_pngs
+from common import VAEZIP, mean_encoded_size, mnist_test_digits, run_measured, write_pngs
 from PIL import Image
 
 RESULTS = Path(__file__).resolve().parent / "results" / "roundtrip.md"
-
-
-def encoded_size(image: Image.Image, **kw) -> int:
-    buffer = io.BytesIO()
-    image.save(buffer, **kw)
-    return len(buffer.getvalue())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,8 +54,7 @@ def main() -> None:
         src = tmp / "png"
         write_pngs(digits, src)
         png = sum(p.stat().st_size for p in src.iterdir()) / n
-        webp = np.mean([encoded_size(Image.fromarray(d), format="WEBP", lossless=True,
-                                     quality=100, method=6) for d in digits])
+        webp = mean_encoded_size(digits, format="WEBP", lossless=True, quality=100, method=6)
         float_16d = ["-m", "mnist-vae-16d", "--float"]  # the float layout; coded: compress.py
         run_measured([VAEZIP, "encode", str(src), "-o", str(tmp / "vz"), "--quiet", *float_16d])
         single = sum(p.stat().st_size for p in (tmp / "vz").iterdir()) / n

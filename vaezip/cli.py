@@ -448,10 +448,6 @@ def encode_cmd(
     quality = DEFAULT_QUALITY if quality is None else quality
     if coded:
         grid_for(entry, quality)  # a bad --quality fails before any work
-
-    def serialise(vz) -> bytes:
-        return dumps_coded(vz, entry, quality) if coded else codec.dumps(vz)
-
     targets = _encode_targets(inputs, sources, output, pack)
     _check_targets(targets, [s.path for s in sources], force)
 
@@ -460,30 +456,41 @@ def encode_cmd(
     _report(warnings, errors, len(sources), quiet)
     net, entry = load_inference(entry)
     vz = encode_prepared(prepared, net, entry, packed=pack, digit=digit)
+
+    def file_bytes(part: slice, packed: bool) -> bytes:
+        one = codec.VzFile(vz.model, vz.model_hash, vz.mu[part], vz.sigma[part],
+                           vz.images[part], packed=packed)
+        return dumps_coded(one, entry, quality) if coded else codec.dumps(one)
+
+    _write_encoded(sources, targets, sizes, pack, file_bytes, force, quiet, entry.name)
+
+
+def _write_encoded(sources, targets, sizes, pack: bool, file_bytes, force: bool, quiet: bool,
+                   model: str) -> None:
+    """Write the archive (pack) or one file per input: file_bytes(slice of the inputs,
+    packed) makes each file's bytes. Then the size summary."""
     rows = []
     if pack:
-        data = serialise(vz)
+        data = file_bytes(slice(None), True)
         _write(targets[0], data, force)
-        rows.append((targets[0], sum(sizes), len(data), len(vz)))
+        rows.append((targets[0], sum(sizes), len(data), len(sources)))
     else:
         for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
-            one = codec.VzFile(vz.model, vz.model_hash, vz.mu[i : i + 1], vz.sigma[i : i + 1],
-                               vz.images[i : i + 1])  # one image, one header
-            data = serialise(one)
+            data = file_bytes(slice(i, i + 1), False)  # one image, one header
             _write(target, data, force)
             rows.append((source.label, sizes[i], len(data), 1))
     if not quiet:
-        _print_size_table(rows, to_stderr=STDIO in targets, model=entry.name)
+        _print_size_table(rows, to_stderr=STDIO in targets, model=model)
 
 
 def _encode_lossless(sources, inputs, output, model, pack, force, quiet, conflicts) -> None:
-    from vaezip.pipeline import dumps_lossless, read_exact_pixels
+    from vaezip.pipeline import dumps_lossless, lossless_capable, read_exact_pixels
     from vaezip.registry import LOSSLESS_MODEL, find, load_inference
 
     if conflicts:
         raise UsageError("--lossless excludes --float, --quality and --digit")
     entry = find(model or LOSSLESS_MODEL)
-    if entry.config.likelihood != "logistic" or entry.config.conditional:
+    if not lossless_capable(entry.config):
         raise UsageError(f"--lossless needs a model with the 256-level likelihood (such as "
                          f"{LOSSLESS_MODEL}); {entry.name!r} is {entry.config.likelihood}")
     targets = _encode_targets(inputs, sources, output, pack)
@@ -493,18 +500,12 @@ def _encode_lossless(sources, inputs, output, model, pack, force, quiet, conflic
     net, entry = load_inference(entry)
     names = [s.name for s in sources]
     sizes = [s.path.stat().st_size if s.path else 0 for s in sources]
-    rows = []
-    if pack:
-        data = dumps_lossless(pixels, names, net, entry, packed=True)
-        _write(targets[0], data, force)
-        rows.append((targets[0], sum(sizes), len(data), len(names)))
-    else:
-        for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
-            data = dumps_lossless(pixels[i : i + 1], names[i : i + 1], net, entry, packed=False)
-            _write(target, data, force)
-            rows.append((source.label, sizes[i], len(data), 1))
-    if not quiet:
-        _print_size_table(rows, to_stderr=STDIO in targets, model=f"{entry.name}, lossless")
+
+    def file_bytes(part: slice, packed: bool) -> bytes:
+        return dumps_lossless(pixels[part], names[part], net, entry, packed=packed)
+
+    _write_encoded(sources, targets, sizes, pack, file_bytes, force, quiet,
+                   f"{entry.name}, lossless")
 
 
 def _encode_targets(inputs: list[str], sources, output: str | None, pack: bool) -> list[str]:

@@ -280,17 +280,8 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
             if not inflate.eof:
                 raise FormatError(f"{label}: placement records are truncated or too large")
         pos += size
-        text = text.decode("utf-8", "replace")
-        if not flags & FLAG_PACKED:  # a lone image's record has no name: give it one
-            try:
-                records = json.loads(text)
-            except ValueError:
-                raise FormatError(f"{label}: invalid placement record") from None
-            if not (isinstance(records, list) and len(records) == 1
-                    and isinstance(records[0], dict) and "name" not in records[0]):
-                raise FormatError(f"{label}: a single image needs one record, without a name")
-            text = json.dumps([{"name": LONE_NAME, **records[0]}])
-        images = _images({"images": text}, count, label)
+        images = _images({"images": text.decode("utf-8", "replace")}, count, label,
+                         lone=not flags & FLAG_PACKED)
     else:
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
@@ -342,11 +333,18 @@ def _latents(header: dict, tensors: dict, label: str) -> tuple[np.ndarray, np.nd
     return mu, sigma
 
 
-def _images(meta: dict, n: int, label: str) -> list[Placement]:
+def _images(meta: dict, n: int, label: str, lone: bool = False) -> list[Placement]:
+    """The placement records of meta["images"]; lone: one coded image, whose record
+    carries no name (the .vz file names it)."""
     try:
         records = json.loads(meta.get("images", ""))
     except ValueError:
         raise FormatError(f"{label}: missing or invalid images metadata") from None
+    if lone:
+        if not (isinstance(records, list) and len(records) == 1
+                and isinstance(records[0], dict) and "name" not in records[0]):
+            raise FormatError(f"{label}: a single image needs one record, without a name")
+        records = [{"name": LONE_NAME, **records[0]}]
     if not isinstance(records, list) or len(records) != n:
         raise FormatError(f"{label}: images metadata must list {n} images")
     images = [_placement(r, f"{label}: image {i}") for i, r in enumerate(records)]

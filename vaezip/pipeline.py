@@ -14,9 +14,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from vaezip.codec import HASH_CHARS, VzFile, check_name
+from vaezip.codec import HASH_CHARS, MODE_LOSSLESS, VzFile, check_name
 from vaezip.errors import FormatError, ImageError, UnknownModelError, UsageError
-from vaezip.imaging import Prepared, native_image, prepare, restore
+from vaezip.imaging import SIDE, Prepared, native_image, prepare, restore
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                   ".ppm", ".pbm", ".pnm", ".tga", ".ico"}
@@ -144,7 +144,9 @@ def dumps_coded(vz: VzFile, entry, quality: int) -> bytes:
                              vz.packed, stream)
 
 
-LOSSLESS_SIDE = 28
+def lossless_capable(config) -> bool:
+    """Whether a model can code pixels exactly: it needs the 256-level likelihood."""
+    return config.likelihood == "logistic" and not config.conditional
 
 
 def read_exact_pixels(sources: list[Source]) -> tuple[np.ndarray, list[str]]:
@@ -158,21 +160,21 @@ def read_exact_pixels(sources: list[Source]) -> tuple[np.ndarray, list[str]]:
             image, _ = open_image(source.read(), source.label)
             if image.mode == "1":  # bilevel: 0/255 in L, exactly
                 image = image.convert("L")
-            if image.mode != "L" or image.size != (LOSSLESS_SIDE, LOSSLESS_SIDE):
+            if image.mode != "L" or image.size != (SIDE, SIDE):
                 raise ImageError(
                     f"{source.label}: --lossless takes 28x28 8-bit grayscale images (mode L); "
                     f"this is {image.size[0]}x{image.size[1]} {image.mode}")
             rows.append(np.asarray(image, dtype=np.uint8).reshape(-1))
         except ImageError as exc:
             errors.append(str(exc))
-    return (np.stack(rows) if rows else np.zeros((0, LOSSLESS_SIDE**2), np.uint8)), errors
+    return (np.stack(rows) if rows else np.zeros((0, SIDE**2), np.uint8)), errors
 
 
 def exact_image(row: np.ndarray):
     """A lossless file's pixels as the 28x28 8-bit gray image they were."""
     from PIL import Image
 
-    return Image.fromarray(row.reshape(LOSSLESS_SIDE, LOSSLESS_SIDE), mode="L")
+    return Image.fromarray(row.reshape(SIDE, SIDE), mode="L")
 
 
 def dumps_lossless(pixels: np.ndarray, names: list[str], model, entry, packed: bool) -> bytes:
@@ -190,12 +192,11 @@ def dumps_lossless(pixels: np.ndarray, names: list[str], model, entry, packed: b
 def _resolve_lossless(vz: VzFile, model, entry, label: str) -> None:
     from vaezip import lossless
 
-    if entry.config.likelihood != "logistic" or entry.config.conditional:
+    if not lossless_capable(entry.config):
         raise FormatError(f"{label}: lossless file, but model {vz.model!r} has no 8-bit "
                           f"likelihood")
     for p in vz.images:
-        if (p.width, p.height, p.mode, p.box, p.digit) != (LOSSLESS_SIDE, LOSSLESS_SIDE, "L",
-                                                          None, None):
+        if (p.width, p.height, p.mode, p.box, p.digit) != (SIDE, SIDE, "L", None, None):
             raise FormatError(f"{label}: lossless images must be plain 28x28 gray records")
     try:
         pixels = lossless.decode(model, vz.coded.stream, len(vz), entry.config.input_dim)
@@ -246,7 +247,7 @@ def load_model_for(vz: VzFile, label: str, cache: dict):
                               f"installed ({exc})") from None
         cache[vz.model] = load_inference(entry)
     model, entry = cache[vz.model]
-    if vz.coded is not None and vz.coded.mode != 0 and vz.pixels is None:
+    if vz.coded is not None and vz.coded.mode == MODE_LOSSLESS and vz.pixels is None:
         _resolve_lossless(vz, model, entry, label)
         return model
     if vz.coded is not None and vz.mu is None:
