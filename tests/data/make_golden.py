@@ -1,0 +1,80 @@
+"""Make tests/data/golden/: fixed inputs, and the .vz files the CLI wrote for them.
+
+golden/out/ holds what that vaezip decoded them to. The .vz files were written by the vaezip of commit 289e43f (before the codec interface of
+issue 13), and tests/test_golden.py checks that today's encoder writes the same bytes and
+that every one of them still decodes. Rerun this only to add cases, never to "fix" a
+failing golden test: a changed byte is a format change, and format changes bump the
+version (docs/FORMAT.md).
+
+Run from the repo root: .venv/bin/python tests/data/make_golden.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "golden"
+sys.path.insert(0, str(HERE.parent))
+
+# What each golden file is: output name -> encode arguments (inputs relative to golden/in).
+CASES: dict[str, list[str]] = {
+    "coded-seven.vz": ["in/seven.png"],
+    "coded-on-paper.vz": ["in/two-on-paper.png"],
+    "coded-alpha.vz": ["in/alpha.png"],
+    "coded-q8-sixteen.vz": ["in/sixteen.png", "-Q", "8"],
+    "coded-pack.vz": ["in/digits", "--pack"],
+    "coded-pack-q1.vz": ["in/digits", "--pack", "-Q", "1"],
+    "float-seven.vz": ["in/seven.png", "--float"],
+    "float-pack.vz": ["in/digits", "--pack", "--float"],
+    "float-ae.vz": ["in/seven.png", "-m", "mnist-ae-2d"],
+    "float-cvae.vz": ["in/seven.png", "-m", "mnist-cvae-8d", "--digit", "7"],
+    "lossless-seven.vz": ["in/digits/d0.png", "--lossless"],
+    "lossless-pack.vz": ["in/digits", "--pack", "--lossless"],
+}
+
+
+def make_inputs() -> None:
+    from images import mnist_digit, sixteen_bit, transparent
+
+    src = GOLDEN / "in"
+    (src / "digits" / "sub").mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE.parent.parent / "examples" / "seven.png", src / "seven.png")
+    shutil.copy(HERE.parent.parent / "examples" / "two-on-paper.png", src / "two-on-paper.png")
+    transparent(2).save(src / "alpha.png")
+    sixteen_bit(3).save(src / "sixteen.png")
+    for i in range(6):
+        Image.fromarray(mnist_digit(10 + i), "L").save(src / "digits" / f"d{i}.png")
+    Image.fromarray(mnist_digit(20), "L").save(src / "digits" / "sub" / "deep.png")
+    assert np.asarray(Image.open(src / "digits" / "d0.png")).shape == (28, 28)
+
+
+def main() -> None:
+    from vaezip.cli import main as cli
+
+    make_inputs()
+    for name, args in CASES.items():
+        out = GOLDEN / name
+        try:
+            cli(["encode", *[str(GOLDEN / a) if a.startswith("in/") else a for a in args],
+                 "-o", str(out), "--force", "-q"])
+        except SystemExit as exc:
+            if exc.code:
+                raise
+        # What that vaezip decoded it to: a directory for an archive, else one PNG.
+        decoded = GOLDEN / "out" / name.replace(".vz", "" if "pack" in name else ".png")
+        decoded.parent.mkdir(exist_ok=True)
+        try:
+            cli(["decode", str(out), "-o", str(decoded), "--force", "-q"])
+        except SystemExit as exc:
+            if exc.code:
+                raise
+
+
+if __name__ == "__main__":
+    main()
