@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from classifier import cached_classifier
-from common import VAEZIP, mnist_test_digits, write_pngs
+from common import VAEZIP, mnist_test_digits, vaezip_batch, write_pngs
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
@@ -88,26 +88,17 @@ def vaezip_codec(model_name: str, quality: int | None, pngs: list[bytes]
     """(bytes per digit one file each, bytes per digit packed, decoded digits, archive),
     through the functions `vaezip encode` and `vaezip decode` run, from PNG bytes to
     decoded images. quality None: the float layout."""
-    from vaezip import codec
-    from vaezip.imaging import prepare
-    from vaezip.pipeline import decode_latents, dumps_coded, encode_prepared, load_model_for, render
-    from vaezip.registry import load_inference
+    from vaezip import container
+    from vaezip.pipeline import EncodeOptions, decode_file
 
-    model, entry = load_inference(model_name)
-    prepared = [prepare(png, f"{i:05d}.png") for i, png in enumerate(pngs)]
-    vz = encode_prepared(prepared, model, entry, packed=True)
-
-    def dumps(v):
-        return codec.dumps(v) if quality is None else dumps_coded(v, entry, quality)
-
-    archive = dumps(vz)
-    single = np.mean([len(dumps(codec.VzFile(entry.name, entry.sha256, vz.mu[i : i + 1],
-                                             vz.sigma[i : i + 1], vz.images[i : i + 1])))
+    codec = EncodeOptions(model=model_name, quality=quality,
+                          float_latents=quality is None).codec()
+    batch = vaezip_batch(codec, pngs)
+    archive = codec.file_bytes(batch, packed=True)
+    single = np.mean([len(codec.file_bytes(batch[i : i + 1], packed=False))
                       for i in range(len(pngs))])
-    back = codec.loads(archive, "archive.vz")  # decode what was written
-    pixels = decode_latents(back, load_model_for(back, "archive.vz", {}))
-    decoded = np.stack([np.asarray(render(pixels[i], back, i, False, None), np.float32)
-                        for i in range(len(pngs))]) / 255
+    images = decode_file(container.loads(archive, "archive.vz"), "archive.vz")
+    decoded = np.stack([np.asarray(image, np.float32) for image in images]) / 255
     return float(single), len(archive) / len(pngs), decoded, archive
 
 
@@ -124,20 +115,17 @@ def png_files(digits: np.ndarray) -> list[bytes]:
 def vaezip_lossless(digits: np.ndarray, singles: int = 500
                     ) -> tuple[float, float, np.ndarray]:
     """(bytes per digit one file each (first `singles` digits), packed, decoded digits)."""
-    from vaezip import codec
-    from vaezip.pipeline import dumps_lossless, load_model_for
-    from vaezip.registry import LOSSLESS_MODEL, load_inference
+    from vaezip import container
+    from vaezip.pipeline import EncodeOptions
 
-    model, entry = load_inference(LOSSLESS_MODEL)
-    pixels = digits.reshape(len(digits), -1)
-    names = [f"{i:05d}.png" for i in range(len(digits))]
-    archive = dumps_lossless(pixels, names, model, entry, packed=True)
-    single = np.mean([len(dumps_lossless(pixels[i : i + 1], names[i : i + 1], model, entry,
-                                         packed=False)) for i in range(min(singles, len(pixels)))])
-    vz = codec.loads(archive, "lossless.vz")
-    load_model_for(vz, "lossless.vz", {})
+    codec = EncodeOptions(lossless=True).codec()
+    batch = vaezip_batch(codec, list(digits))
+    archive = codec.file_bytes(batch, packed=True)
+    single = np.mean([len(codec.file_bytes(batch[i : i + 1], packed=False))
+                      for i in range(min(singles, len(digits)))])
+    levels = codec.decode(container.loads(archive, "lossless.vz"), "lossless.vz").levels
     return (float(single), len(archive) / len(digits),
-            vz.pixels.reshape(digits.shape).astype(np.float32) / 255)
+            levels.reshape(digits.shape).astype(np.float32) / 255)
 
 
 def cli_check(model: str, quality: int, digits: np.ndarray, archive: bytes) -> str:
@@ -201,7 +189,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N test digits")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    from vaezip.entropy import DEFAULT_QUALITY, QUALITY_STEPS
+    from vaezip.codecs.entropy import DEFAULT_QUALITY, QUALITY_STEPS
     from vaezip.registry import DEFAULT_MODEL
 
     digits = mnist_test_digits(args.data_dir, args.limit)

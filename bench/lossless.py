@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import mean_encoded_size, mnist_test_digits
+from common import mean_encoded_size, mnist_test_digits, vaezip_batch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lossless"
 
@@ -48,28 +48,28 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N test digits")
     parser.add_argument("--single", type=int, default=500, help="digits coded one file each")
     args = parser.parse_args()
-    from vaezip import codec
-    from vaezip.pipeline import dumps_lossless, load_model_for
-    from vaezip.registry import LOSSLESS_MODEL, load_inference
+    from vaezip import container
+    from vaezip.pipeline import EncodeOptions
+    from vaezip.registry import LOSSLESS_MODEL
 
     digits = mnist_test_digits(args.data_dir, args.limit)
     n, dims = len(digits), digits[0].size
     pixels = digits.reshape(n, -1)
-    names = [f"{i:05d}.png" for i in range(n)]
-    model, entry = load_inference(LOSSLESS_MODEL)
+    codec = EncodeOptions(lossless=True).codec()
+    batch = vaezip_batch(codec, list(digits))
 
     start = time.perf_counter()
-    archive = dumps_lossless(pixels, names, model, entry, packed=True)
+    archive = codec.file_bytes(batch, packed=True)
     encode_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    vz = codec.loads(archive, "test.vz")
-    load_model_for(vz, "test.vz", {})  # decodes and checks the pixel checksum
+    vz = container.loads(archive, "test.vz")
+    decoded = codec.decode(vz, "test.vz").levels  # decodes and checks the pixel checksum
     decode_seconds = time.perf_counter() - start
-    exact = bool(np.array_equal(vz.pixels, pixels))
+    exact = bool(np.array_equal(decoded, pixels))
     if not exact:
         raise SystemExit("lossless round trip failed: decoded pixels differ")
 
-    single = [len(dumps_lossless(pixels[i : i + 1], names[i : i + 1], model, entry, False))
+    single = [len(codec.file_bytes(batch[i : i + 1], packed=False))
               for i in range(min(args.single, n))]
     raw = pixels.tobytes()
     bpd = {

@@ -120,19 +120,20 @@ def test_every_single_bit_flip_of_a_coded_file_is_refused(run_cli, digits, tmp_p
 def test_a_coded_file_read_with_another_version_of_the_model_is_refused(digits, tmp_path):
     from dataclasses import replace
 
-    from vaezip import codec
+    from vaezip import container
     from vaezip.cli import main
+    from vaezip.codecs.quantised import QuantisedCodec
     from vaezip.errors import FormatError
-    from vaezip.pipeline import _resolve_coded
-    from vaezip.registry import DEFAULT_MODEL, find
+    from vaezip.model import Model, load
+    from vaezip.registry import DEFAULT_MODEL
 
     with pytest.raises(SystemExit) as done:
         main(["encode", str(digits / "2.png"), "-o", str(tmp_path / "2.vz"), "-q"])
     assert done.value.code in (0, None)
-    vz = codec.loads((tmp_path / "2.vz").read_bytes(), "2.vz")
-    entry = find(DEFAULT_MODEL)
-    other = replace(entry, sha256="f" * 64)
+    vz = container.loads((tmp_path / "2.vz").read_bytes(), "2.vz")
+    model = load(DEFAULT_MODEL)
+    other = Model(replace(model.entry, sha256="f" * 64), model.net)
     with pytest.raises(FormatError, match="different version of model"):
-        _resolve_coded(vz, other, "2.vz")
-    _resolve_coded(vz, entry, "2.vz")
-    assert vz.mu.shape == (1, entry.config.latent_dim)
+        QuantisedCodec.for_reading(vz, other).decode(vz, "2.vz")
+    latents = QuantisedCodec.for_reading(vz, model).decode(vz, "2.vz")
+    assert latents.mu.shape == (1, model.config.latent_dim)

@@ -9,7 +9,7 @@ import torch
 from images import mnist_digit
 from PIL import Image
 
-from vaezip import codec
+from vaezip import container as codec
 from vaezip.config import ModelConfig
 from vaezip.data import load_mnist, to_model_space
 from vaezip.errors import FormatError, UsageError
@@ -86,15 +86,15 @@ def test_encode_with_the_digit_stores_it_and_decode_uses_it(run_cli, tmp_path):
 
 
 def test_digits_in_the_format():
-    from test_codec import make_vz, rewrite
+    from test_codec import dumps, make_vz, rewrite
 
-    plain = codec.dumps(make_vz(1))
+    plain = dumps(make_vz(1))
     assert b'"vaezip":"1"' in plain  # files without digits stay readable by version 1
     vz = make_vz(2)
     vz.images = [codec.replace(p, digit=d) for p, d in zip(vz.images, (3, 9), strict=True)]
-    back = codec.loads(codec.dumps(vz), "x.vz")
+    back = codec.loads(dumps(vz), "x.vz")
     assert [p.digit for p in back.images] == [3, 9]
-    broken = rewrite(codec.dumps(vz), lambda h: h["__metadata__"].update(
+    broken = rewrite(dumps(vz), lambda h: h["__metadata__"].update(
         images='[{"name":"d0.png","digit":-3},{"name":"d1.png","digit":9}]'))
     with pytest.raises(FormatError, match="digit"):
         codec.loads(broken, "x.vz")

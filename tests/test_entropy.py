@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaezip import entropy
+from vaezip.codecs import entropy
 
 UNITS = [120, 300, 4096, 700, 2047, 2048]  # two dims the model does not use (>= 0.5)
 

@@ -54,7 +54,7 @@ def test_the_numpy_pmf_is_the_distribution_torch_trains():
 
 
 def test_bits_back_round_trips_exactly_and_chunks_grow(test_digits):
-    from vaezip import lossless
+    from vaezip.codecs import bitsback as lossless
 
     model, _ = tiny_logistic_model()
     pixels = test_digits.reshape(len(test_digits), -1)
@@ -66,7 +66,7 @@ def test_bits_back_round_trips_exactly_and_chunks_grow(test_digits):
 
 
 def test_the_shipped_lossless_model_beats_png_on_real_digits(test_digits):
-    from vaezip import lossless
+    from vaezip.codecs import bitsback as lossless
     from vaezip.registry import LOSSLESS_MODEL, load_inference
 
     model, entry = load_inference(LOSSLESS_MODEL)
@@ -118,7 +118,7 @@ def test_lossless_refuses_images_it_cannot_give_back_exactly(run_cli, tmp_path, 
     Image.fromarray(test_digits[0]).resize((56, 56)).save(tmp_path / "big.png")
     for name, needle in (("rgb.png", "28x28 RGB"), ("big.png", "56x56 L")):
         r = run_cli("encode", "--lossless", tmp_path / name, "-o", tmp_path / "x.vz")
-        one_line_error(r, 1, needle, "--lossless takes 28x28 8-bit grayscale")
+        one_line_error(r, 1, needle, "lossless coding takes 28x28 8-bit grayscale")
         assert not (tmp_path / "x.vz").exists()
 
 

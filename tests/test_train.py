@@ -135,7 +135,7 @@ def test_kl_warmup_ramps_the_weight_and_binarised_training_sees_binary_pixels(mi
     assert kl_weight(TrainSettings(), 0) == 1.0
     beta = TrainSettings(epochs=4, kl_warmup_epochs=2, beta=0.1)  # beta-VAE: ramps to beta
     assert [kl_weight(beta, e) for e in (0, 1, 3)] == [0, 0.05, 0.1]
-    with pytest.raises(UsageError, match="--beta"):
+    with pytest.raises(UsageError, match="^beta must be a positive number"):
         TrainSettings(beta=0)
     seen = []
 

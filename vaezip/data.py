@@ -96,9 +96,9 @@ def load_dataset(name: str, data_dir: Path | str, train: bool, download: bool = 
     if name == "folder":
         return _load_folder(Path(data_dir).expanduser(), train)
     if name not in TORCHVISION_SETS:
-        from vaezip.errors import UsageError
+        from vaezip.errors import OptionError
 
-        raise UsageError(f"--dataset must be one of {', '.join(DATASETS)}, not {name!r}")
+        raise OptionError(f"{{dataset}} must be one of {', '.join(DATASETS)}, not {name!r}")
     import torchvision.datasets as tvd
 
     cls_name, extra, folder, transposed = TORCHVISION_SETS[name]
@@ -122,7 +122,7 @@ def _load_folder(root: Path, train: bool) -> ImageSet | None:
     import torch
 
     from vaezip.imaging import prepare
-    from vaezip.pipeline import IMAGE_SUFFIXES
+    from vaezip.sources import IMAGE_SUFFIXES
 
     split = root / ("train" if train else "test")
     if (root / "train").is_dir() and (root / "test").is_dir():
@@ -143,7 +143,7 @@ def _load_folder(root: Path, train: bool) -> ImageSet | None:
 def _missing_message(root: Path) -> str:
     return (
         f"MNIST not found under {root}: put the four IDX files ({', '.join(MNIST_FILES)}) "
-        f"in {root / 'MNIST' / 'raw'}, or pass --data-dir to where they are"
+        f"in {root / 'MNIST' / 'raw'}, or give the folder that holds them as the data directory"
     )
 
 

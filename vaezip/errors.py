@@ -16,6 +16,22 @@ class UsageError(VaezipError):
     exit_code = 2
 
 
+class OptionError(UsageError):
+    """An option out of range, or options that exclude each other. The message is a
+    template whose {fields} are option names: str() fills in the library's keyword names
+    (`quality`), and the CLI fills in its flags (`--quality`) through render()."""
+
+    def __init__(self, template: str):
+        self.template = template
+        super().__init__(self.render({}))
+
+    def render(self, names: dict[str, str]) -> str:
+        import string
+
+        fields = [f for _, f, _, _ in string.Formatter().parse(self.template) if f]
+        return self.template.format(**{f: names.get(f, f) for f in fields})
+
+
 class UnknownModelError(VaezipError):
     """A model name that is not in the registry (or is not a valid name at all)."""
 
@@ -42,3 +58,12 @@ class ImageError(VaezipError):
 
 class FormatError(VaezipError):
     """A .vz file that is not valid: wrong format, version, shape, values or metadata."""
+
+
+class InputErrors(ImageError):
+    """Several inputs failed; each message names its file. Nothing was written."""
+
+    def __init__(self, messages: list[str], total: int):
+        self.messages = messages
+        super().__init__(messages[0] if len(messages) == 1 else
+                         f"{len(messages)} of {total} inputs failed; nothing was written")

@@ -66,3 +66,14 @@ def atomic_write_bytes(path: Path | str, data: bytes, force: bool = False,
             os.unlink(tmp)
         raise
     return path
+
+
+def write_output(target: str, data: bytes, force: bool) -> None:
+    """Write one output: a file, atomically (see atomic_write_bytes), or '-' for stdout."""
+    import sys
+
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write_bytes(Path(target), data, force=force)

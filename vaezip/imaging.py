@@ -72,22 +72,45 @@ class Prepared:
 # --- reading -------------------------------------------------------------------------
 
 
-def open_image(source: Path | bytes, label: str):
-    """Open and fully decode an image, refusing bombs, truncation and non-images."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def array_image(array, label: str):
+    """A NumPy array as a Pillow image: H x W gray, H x W x 1/3/4 (gray, RGB, RGBA); uint8,
+    uint16 (16-bit gray), bool, or float in [0, 1] (rounded to 8 bits)."""
+    from PIL import Image
+
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or 0 in a.shape:
+        raise ImageError(f"{label}: an image array must be H x W or H x W x 1, 3 or 4, not "
+                         f"{'x'.join(map(str, a.shape))}")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise ImageError(f"{label}: {a.shape[1]}x{a.shape[0]} is over the "
+                         f"{MAX_PIXELS:,}-pixel limit")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise ImageError(f"{label}: float pixels must lie in [0, 1]")
+        a = np.round(a * 255).astype(np.uint8)
+    elif a.dtype == np.uint16 and a.ndim == 2:
+        return Image.fromarray(a)  # mode I;16
+    elif a.dtype != np.uint8:
+        raise ImageError(f"{label}: pixels must be uint8, uint16 (gray), bool or float in "
+                         f"[0, 1], not {a.dtype}")
+    return Image.fromarray(np.ascontiguousarray(a), {2: "L", 3: "RGB", 4: "RGBA"}[
+        2 if a.ndim == 2 else a.shape[2]])
+
+
+def open_image(source, label: str):
+    """Open and fully decode an image (a path, the bytes of an image file, a Pillow image
+    or a NumPy array), refusing bombs, truncation and non-images."""
+    from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard raises past 2x this
     warnings: list[str] = []
-    try:
-        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except UnidentifiedImageError:
-        raise ImageError(f"{label}: not an image Pillow can read") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{label}: image is over the {MAX_PIXELS:,}-pixel limit") from None
-    except IsADirectoryError:
-        raise ImageError(f"{label}: is a directory, not an image file") from None
-    except OSError as exc:
-        raise ImageError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    if hasattr(source, "__array_interface__") and not isinstance(source, Image.Image):
+        return array_image(source, label), warnings
+    image = source if isinstance(source, Image.Image) else _open_file(source, label)
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(
@@ -108,6 +131,22 @@ def open_image(source: Path | bytes, label: str):
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on bad data
         raise ImageError(f"{label}: truncated or corrupt image ({exc})") from None
     return image, warnings
+
+
+def _open_file(source: Path | bytes, label: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image Pillow can read") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{label}: image is over the {MAX_PIXELS:,}-pixel limit") from None
+    except IsADirectoryError:
+        raise ImageError(f"{label}: is a directory, not an image file") from None
+    except OSError as exc:
+        raise ImageError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    return image
 
 
 def _levels(image) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -166,8 +205,9 @@ def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
 
 
-def prepare(source: Path | bytes, name: str, label: str | None = None) -> Prepared:
-    """Read an image file (or its bytes) and bring it into model space."""
+def prepare(source, name: str, label: str | None = None) -> Prepared:
+    """Bring an image into model space: a path, the bytes of an image file, a Pillow
+    image, or a NumPy array (see array_image)."""
     label = label or name
     image, warnings = open_image(source, label)
     gray, alpha, mode = _levels(image)
@@ -240,6 +280,25 @@ def _centre_of_mass_offset(scaled: np.ndarray) -> tuple[int, int]:
     dx = int(np.clip(round(SIDE / 2 - cx), 0, SIDE - sw))
     dy = int(np.clip(round(SIDE / 2 - cy), 0, SIDE - sh))
     return dx, dy
+
+
+def exact_levels(source, label: str) -> np.ndarray:
+    """For lossless coding: the image's 8-bit gray pixels as they are, uint8 [784].
+    ImageError for anything but 28x28 8-bit grayscale: nothing else round-trips."""
+    image, _ = open_image(source, label)
+    if image.mode == "1":  # bilevel: 0/255 in L, exactly
+        image = image.convert("L")
+    if image.mode != "L" or image.size != (SIDE, SIDE):
+        raise ImageError(f"{label}: lossless coding takes 28x28 8-bit grayscale images (mode "
+                         f"L); this is {image.size[0]}x{image.size[1]} {image.mode}")
+    return np.asarray(image, dtype=np.uint8).reshape(-1)
+
+
+def exact_image(levels: np.ndarray):
+    """A lossless file's pixels as the 28x28 8-bit gray image they were."""
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(levels, np.uint8).reshape(SIDE, SIDE), mode="L")
 
 
 # --- writing -------------------------------------------------------------------------

@@ -1,304 +1,217 @@
-"""The data flow behind encode and decode: which files, which outputs, and the model pass.
+"""The path of an image, one way down and back, shared by the CLI and the Python API:
 
-image files -> imaging.prepare -> encoder -> (mu, sigma) -> codec.dumps -> .vz
-.vz -> codec.loads -> (mu or a draw) -> decoder -> imaging.restore -> image files
-Library code: raises VaezipError subclasses, never prints.
+encode:  sources -> imaging (model space + placement) -> Batch -> codec -> container -> bytes
+decode:  bytes -> container.loads -> codec.decode -> model decoder -> imaging.restore -> images
+
+Library code: raises VaezipError subclasses, never prints. Options are named as the
+Python API names them (quality, lossless, float_latents, digit); the CLI maps them to flags.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from vaezip.codec import HASH_CHARS, MODE_LOSSLESS, VzFile, check_name
-from vaezip.errors import FormatError, ImageError, UnknownModelError, UsageError
-from vaezip.imaging import SIDE, Prepared, native_image, prepare, restore
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm", ".pbm", ".pnm", ".tga", ".ico"}
-STDIO = "-"
+from vaezip import container
+from vaezip.codecs import Batch, Codec, Latents, Pixels, codec_class, default_mode, for_file
+from vaezip.errors import FormatError, ImageError, InputErrors, OptionError, UnknownModelError
+from vaezip.imaging import exact_image, exact_levels, native_image, prepare, restore
+from vaezip.sources import STDIO, Source
 
 
-@dataclass
-class Source:
-    """One input: where to read it, the name it is stored under, and how to call it."""
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode. None means the default: the model's own mode and quality."""
 
-    path: Path | None  # None: standard input
-    name: str  # stored name: the base name, or the path inside a directory that was walked
-    label: str  # for messages
+    model: str | None = None  # registry name; default: registry.DEFAULT_MODEL (LOSSLESS_MODEL)
+    quality: int | None = None  # quantised mode: 1-8 (entropy.QUALITY_STEPS)
+    lossless: bool = False  # every pixel back (28x28 8-bit gray only)
+    float_latents: bool = False  # mu and sigma as float16 (the version 1-2 layout)
+    digit: int | None = None  # the digit shown, for conditional models
 
-    def read(self) -> bytes:
-        if self.path is None:
-            return sys.stdin.buffer.read()
-        try:
-            return self.path.read_bytes()
-        except IsADirectoryError:
-            raise ImageError(f"{self.label}: is a directory") from None
-        except OSError as exc:
-            raise ImageError(f"{self.label}: cannot read ({exc.strerror or exc})") from None
+    def codec(self) -> Codec:
+        """The codec these options ask for, bound to its model; OptionError on options that
+        exclude each other or do not fit the model, before any image is read."""
+        from vaezip.model import load
+        from vaezip.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
 
-
-def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list[Source]:
-    """Expand files, directories (recursively, image files only) and '-' into sources."""
-    if not inputs:
-        raise UsageError("no input given")
-    if inputs.count(STDIO) > 1:
-        raise UsageError("standard input ('-') can be given only once")
-    suffixes = suffixes or IMAGE_SUFFIXES
-    sources: list[Source] = []
-    for arg in inputs:
-        if arg == STDIO:
-            sources.append(Source(None, "stdin", "<stdin>"))
-            continue
-        path = Path(arg)
-        if path.is_dir():
-            found = sorted((p for p in path.rglob("*") if p.suffix.lower() in suffixes
-                            and p.is_file()), key=str)
-            if not found:
-                kinds = "image" if suffixes is IMAGE_SUFFIXES else "/".join(sorted(suffixes))
-                raise ImageError(f"{arg}: directory holds no {kinds} files")
-            sources += [Source(p, p.relative_to(path).as_posix(), str(p)) for p in found]
-        elif path.exists():  # a file named on the command line is known by its base name
-            sources.append(Source(path, path.name, str(path)))
-        else:
-            raise ImageError(f"{arg}: no such file or directory")
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise UsageError(f"two inputs would be stored as {dup!r}; encode them separately")
-    for s in sources:
-        check_name(s.name, s.label)
-    return sources
+        if self.lossless and (self.float_latents or self.quality is not None
+                              or self.digit is not None):
+            raise OptionError("{lossless} excludes {float_latents}, {quality} and {digit}")
+        entry = find(self.model or (LOSSLESS_MODEL if self.lossless else DEFAULT_MODEL))
+        check_digit(entry.config, entry.name, self.digit, required=not self.lossless)
+        model = load(entry.name)
+        mode = "float" if self.float_latents else default_mode(model, self.lossless)
+        if self.quality is not None and mode != "quantised":
+            raise OptionError("{quality} applies to coded .vz files; " + (
+                "drop {float_latents}" if self.float_latents
+                else f"model {entry.name!r} has no entropy model"))
+        return codec_class(mode)(model, self.quality)
 
 
-def prepare_all(sources: list[Source], on_item: Callable[[], None] | None = None
-                ) -> tuple[list[Prepared], list[int], list[str], list[str]]:
-    """Read every input into model space. Returns (prepared, input sizes in bytes, warnings,
-    errors): all inputs are tried, so one run reports every bad file; callers write
-    nothing if any failed."""
-    prepared, sizes, warnings, errors = [], [], [], []
+def check_digit(config, name: str, digit: int | None, required: bool) -> None:
+    """A digit goes with conditional models, and encoding needs it for them."""
+    classes = config.classes
+    if digit is not None and not classes:
+        raise OptionError(f"{{digit}} needs a conditional model (such as mnist-cvae-8d); "
+                          f"{name} is not one")
+    if digit is not None and not 0 <= digit < classes:
+        raise OptionError(f"{{digit}} must be between 0 and {classes - 1}, not {digit}")
+    if required and classes and digit is None:
+        raise OptionError(f"{name} is conditional: say which digit the images show with "
+                          f"{{digit}}")
+
+
+@dataclass(frozen=True)
+class ReadBatch:
+    """Inputs read into model space: the batch, each input's size in bytes, warnings."""
+
+    batch: Batch
+    sizes: tuple[int, ...]
+    warnings: tuple[str, ...]
+
+
+def read_batch(sources: list[Source], codec: Codec, digit: int | None = None,
+               on_item: Callable[[], None] | None = None) -> ReadBatch:
+    """Read every input for codec. All inputs are tried, so one run reports every bad
+    file: InputErrors names them all, and callers write nothing."""
+    pixels, levels, images, sizes, warnings, errors = [], [], [], [], [], []
+    lossless = codec.mode == "lossless"
     for source in sources:
         try:
-            data = source.read()
-            item = prepare(data, source.name, label=source.label)
-            prepared.append(item)
-            sizes.append(len(data))
-            warnings += item.warnings
+            content = source.read()
+            if isinstance(content, bytes) and container.sniff(content):
+                raise ImageError(f"{source.label}: already a .vz file (vaezip decode turns it "
+                                 f"back into an image)")
+            if lossless:
+                row = exact_levels(content, source.label)
+                levels.append(row)
+                pixels.append(row.astype(np.float32) / 255)
+                images.append(container.Placement(name=source.name))
+            else:
+                item = prepare(content, source.name, label=source.label)
+                pixels.append(item.pixels.reshape(-1))
+                images.append(replace(item.placement, digit=digit))
+                warnings += item.warnings
+            sizes.append(source.size(content))
         except ImageError as exc:
             errors.append(str(exc))
         if on_item:
             on_item()
-    return prepared, sizes, warnings, errors
+    if errors:
+        raise InputErrors(errors, len(sources))
+    batch = Batch(np.stack(pixels), tuple(images), np.stack(levels) if lossless else None)
+    return ReadBatch(batch, tuple(sizes), tuple(warnings))
 
 
-def encode_prepared(prepared: list[Prepared], model, entry, packed: bool,
-                    digit: int | None = None, batch_size: int = 4096) -> VzFile:
-    """Run the encoder (inference.NumpyModel) over prepared images: mu and sigma each.
-    A conditional model encodes given the digit, which is stored with each image."""
-    pixels = np.stack([p.pixels.reshape(-1) for p in prepared])  # [N, D]
-    labels = None if digit is None else np.full(len(pixels), digit)
-    codes = [model.encode(pixels[start : start + batch_size],  # ([B, K], [B, K])
-                          None if labels is None else labels[start : start + batch_size])
-             for start in range(0, len(pixels), batch_size)]
-    return VzFile(
-        model=entry.name, model_hash=entry.sha256,
-        mu=np.concatenate([mu for mu, _ in codes]),
-        sigma=np.concatenate([sigma for _, sigma in codes]),
-        images=[replace(p.placement, digit=digit) for p in prepared], packed=packed,
-    )
+def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: ReadBatch,
+                 pack: bool, force: bool) -> list[tuple[str, int, int, int]]:
+    """Write the archive (pack) or one .vz per input. Returns a row per file written:
+    (label, bytes in, bytes out, images)."""
+    from vaezip.fileio import write_output
+
+    if pack:
+        data = codec.file_bytes(read.batch, packed=True)
+        write_output(targets[0], data, force)
+        return [(targets[0], sum(read.sizes), len(data), len(sources))]
+    rows = []
+    for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
+        data = codec.file_bytes(read.batch[i : i + 1], packed=False)  # one image, one header
+        write_output(target, data, force)
+        rows.append((source.label, read.sizes[i], len(data), 1))
+    return rows
 
 
-def grid_for(entry, quality: int):
-    """The quantisation grid of a model at a --quality; UsageError if it has no entropy
-    model (the autoencoder, or models trained before coded .vz files)."""
-    from vaezip import entropy
-
-    units = entry.codec.get("sigma_units")
-    if not units:
-        raise UsageError(f"model {entry.name!r} has no entropy model for coded .vz files; "
-                         f"use --float")
-    if len(units) != entry.config.latent_dim:
-        raise FormatError(f"model {entry.name!r}: codec sigma_units has {len(units)} dims, "
-                          f"the model {entry.config.latent_dim}")
-    if quality not in entropy.QUALITY_STEPS:
-        raise UsageError(f"--quality must be {min(entropy.QUALITY_STEPS)}-"
-                         f"{max(entropy.QUALITY_STEPS)}, not {quality}")
-    return entropy.make_grid(units, quality)
+# --- decoding -------------------------------------------------------------------------
 
 
-def _grid_bytes(grid) -> bytes:
-    return np.array(grid.dims + grid.steps, dtype="<u4").tobytes()
+class ModelCache:
+    """The models that files name, loaded once each; a file naming a model that is not
+    installed is a FormatError naming the file."""
+
+    def __init__(self):
+        self._models: dict = {}
+
+    def get(self, vz: container.VzFile, label: str):
+        from vaezip.model import load
+
+        if vz.model not in self._models:
+            try:
+                self._models[vz.model] = load(vz.model)
+            except UnknownModelError as exc:
+                raise FormatError(f"{label}: made with model {vz.model!r}, which is not "
+                                  f"installed ({exc})") from None
+        return self._models[vz.model]
 
 
-def dumps_coded(vz: VzFile, entry, quality: int) -> bytes:
-    """vz's latents quantised on the model's grid and entropy-coded: a version-3 file."""
-    from vaezip import codec, entropy
-
-    grid = grid_for(entry, quality)
-    stream = entropy.encode_indices(entropy.quantise(vz.mu, grid), grid)
-    return codec.dumps_coded(entry.name, entry.sha256, _grid_bytes(grid), quality, vz.images,
-                             vz.packed, stream)
+@dataclass(frozen=True)
+class DecodeOptions:
+    sample: bool = False  # a draw from the posterior, not its mean
+    seed: int = 0  # of that draw
+    native: bool = False  # the model's own 28x28 frame, white on black
+    size: tuple[int, int] | None = None  # (width, height) instead of the original size
 
 
-def lossless_capable(config) -> bool:
-    """Whether a model can code pixels exactly: it needs the 256-level likelihood."""
-    return config.likelihood == "logistic" and not config.conditional
+def decode_file(vz: container.VzFile, label: str, options: DecodeOptions = DecodeOptions(),
+                models: ModelCache | None = None) -> list:
+    """Every image of a .vz file as a Pillow image, in order."""
+    model = (models or ModelCache()).get(vz, label)
+    decoded = for_file(vz, model).decode(vz, label)
+    if isinstance(decoded, Pixels):
+        if options.sample or options.size or options.native:
+            raise OptionError(f"{label}: a lossless file decodes to its exact pixels; "
+                              f"{{sample}}, {{size}} and {{native}} do not apply")
+        return [exact_image(row) for row in decoded.levels]
+    pixels = decode_latents(decoded, vz, model, options.sample, options.seed)
+    return [render(pixels[i], vz.images[i], options.native, options.size)
+            for i in range(len(vz))]
 
 
-def read_exact_pixels(sources: list[Source]) -> tuple[np.ndarray, list[str]]:
-    """For --lossless: each input's 8-bit gray pixels as they are (uint8 [N, 784]), and
-    errors for inputs that are not 28x28 8-bit grayscale (nothing else round-trips)."""
-    from vaezip.imaging import open_image
-
-    rows, errors = [], []
-    for source in sources:
-        try:
-            image, _ = open_image(source.read(), source.label)
-            if image.mode == "1":  # bilevel: 0/255 in L, exactly
-                image = image.convert("L")
-            if image.mode != "L" or image.size != (SIDE, SIDE):
-                raise ImageError(
-                    f"{source.label}: --lossless takes 28x28 8-bit grayscale images (mode L); "
-                    f"this is {image.size[0]}x{image.size[1]} {image.mode}")
-            rows.append(np.asarray(image, dtype=np.uint8).reshape(-1))
-        except ImageError as exc:
-            errors.append(str(exc))
-    return (np.stack(rows) if rows else np.zeros((0, SIDE**2), np.uint8)), errors
-
-
-def exact_image(row: np.ndarray):
-    """A lossless file's pixels as the 28x28 8-bit gray image they were."""
-    from PIL import Image
-
-    return Image.fromarray(row.reshape(SIDE, SIDE), mode="L")
-
-
-def dumps_lossless(pixels: np.ndarray, names: list[str], model, entry, packed: bool) -> bytes:
-    """Bits-back coded pixels (lossless.py) in a version-3 file; the checksum covers the
-    pixels themselves, so a stream that decodes to anything else is refused."""
-    from vaezip import codec, lossless
-    from vaezip.imaging import Placement
-
-    stream = lossless.encode(model, pixels)
-    images = [Placement(name=n) for n in names]
-    return codec.dumps_coded(entry.name, entry.sha256, pixels.tobytes(), 0, images, packed,
-                             stream, mode=codec.MODE_LOSSLESS)
-
-
-def _resolve_lossless(vz: VzFile, model, entry, label: str) -> None:
-    from vaezip import lossless
-
-    if not lossless_capable(entry.config):
-        raise FormatError(f"{label}: lossless file, but model {vz.model!r} has no 8-bit "
-                          f"likelihood")
-    for p in vz.images:
-        if (p.width, p.height, p.mode, p.box, p.digit) != (SIDE, SIDE, "L", None, None):
-            raise FormatError(f"{label}: lossless images must be plain 28x28 gray records")
-    try:
-        pixels = lossless.decode(model, vz.coded.stream, len(vz), entry.config.input_dim)
-    except FormatError as exc:
-        raise FormatError(f"{label}: {exc}") from None
-    if vz.coded.expected_checksum(entry.sha256[:HASH_CHARS], pixels.tobytes()) != (
-            vz.coded.checksum):
-        raise FormatError(
-            f"{label}: pixel checksum mismatch: the lossless data is damaged, or was made "
-            f"with a different version of model {vz.model!r} (or on a machine whose "
-            f"arithmetic differs)")
-    vz.pixels = pixels
-    vz.model_hash = entry.sha256[:HASH_CHARS]
-
-
-def _resolve_coded(vz: VzFile, entry, label: str) -> None:
-    """Fill in mu and sigma of a coded file, after checking its checksum: an ANS stream
-    that was damaged, or read with another version of the model, decodes silently into
-    different latents otherwise."""
-    from vaezip import entropy
-
-    try:
-        grid = grid_for(entry, vz.coded.quality)
-    except UsageError as exc:
-        raise FormatError(f"{label}: {exc}") from None
-    expected = vz.coded.expected_checksum(entry.sha256[:HASH_CHARS], _grid_bytes(grid))
-    if expected != vz.coded.checksum:
-        raise FormatError(
-            f"{label}: checksum mismatch: the coded data is damaged, or was made with a "
-            f"different version of model {vz.model!r} than the one installed"
-        )
-    index = entropy.decode_indices(vz.coded.stream, grid, len(vz))
-    vz.mu, vz.sigma = entropy.dequantise(index, grid, entry.config.latent_dim,
-                                         entry.codec["sigma_units"])
-    vz.model_hash = entry.sha256[:HASH_CHARS]
-
-
-def load_model_for(vz: VzFile, label: str, cache: dict):
-    """The installed model a .vz was made with, refusing a different version of it. A
-    coded file's latents are decoded here (they need the model's entropy model)."""
-    from vaezip.registry import find, load_inference
-
-    if vz.model not in cache:
-        try:
-            entry = find(vz.model)
-        except UnknownModelError as exc:
-            raise FormatError(f"{label}: made with model {vz.model!r}, which is not "
-                              f"installed ({exc})") from None
-        cache[vz.model] = load_inference(entry)
-    model, entry = cache[vz.model]
-    if vz.coded is not None and vz.coded.mode == MODE_LOSSLESS and vz.pixels is None:
-        _resolve_lossless(vz, model, entry, label)
-        return model
-    if vz.coded is not None and vz.mu is None:
-        _resolve_coded(vz, entry, label)
-    elif not entry.sha256.startswith(vz.model_hash):
-        raise FormatError(
-            f"{label}: made with a different version of {vz.model!r} (weights "
-            f"{vz.model_hash}, installed {entry.sha256[:len(vz.model_hash)]}); decode it "
-            f"with the vaezip that made it"
-        )
-    if vz.mu.shape[1] != entry.config.latent_dim:
-        raise FormatError(f"{label}: latents have {vz.mu.shape[1]} dims, model {vz.model!r} "
-                          f"has {entry.config.latent_dim}")
-    digits = [p.digit for p in vz.images]
-    if entry.config.conditional and (None in digits
-                                     or max(digits) >= entry.config.classes):
-        raise FormatError(f"{label}: model {vz.model!r} is conditional, but the file lacks "
-                          f"a digit (0-{entry.config.classes - 1}) for every image")
-    if not entry.config.conditional and any(d is not None for d in digits):
-        raise FormatError(f"{label}: images carry digits, but {vz.model!r} is not conditional")
-    return model
-
-
-def decode_latents(vz: VzFile, model, sample: bool = False, seed: int = 0,
-                   batch_size: int = 4096) -> np.ndarray:
-    """The decoder's output for each image: float32 [N, 28, 28] in [0, 1].
-
-    The posterior mean by default; with sample=True, a draw z ~ N(mu, sigma^2) (seeded).
-    """
-    z = vz.mu
+def decode_latents(latents: Latents, vz: container.VzFile, model, sample: bool = False,
+                   seed: int = 0) -> np.ndarray:
+    """The decoder's output for each image: float32 [N, 28, 28] in [0, 1]. The posterior
+    mean by default; with sample=True, a draw z ~ N(mu, sigma^2) (seeded)."""
+    z = latents.mu
     if sample:
         noise = np.random.default_rng(seed).standard_normal(z.shape, dtype=np.float32)
-        z = z + vz.sigma * noise
-    labels = (np.array([p.digit for p in vz.images]) if model.config.conditional else None)
-    out = [model.decode(z[start : start + batch_size],
-                        None if labels is None else labels[start : start + batch_size])
-           for start in range(0, len(z), batch_size)]
-    side = model.config.image_side
-    return np.concatenate(out).reshape(-1, side, side)
+        z = z + latents.sigma * noise
+    digits = [p.digit for p in vz.images] if model.config.conditional else None
+    return model.decode(z, digits)
 
 
-def render(pixels: np.ndarray, vz: VzFile, index: int, native: bool,
-           size: tuple[int, int] | None):
+def render(pixels: np.ndarray, placement, native: bool, size: tuple[int, int] | None):
     """One decoded image as the user gave it (or 28x28 with native, or at size)."""
     if native:
         image = native_image(pixels)
         return image if size is None else image.resize(size)
-    return restore(pixels, vz.images[index], size=size)
+    return restore(pixels, placement, size=size)
 
 
 def decoded_name(stored: str) -> str:
     """Where an archive entry goes inside the output directory: its name, as PNG."""
     path = PurePosixPath(stored)
     return str(path.with_suffix(".png")) if path.suffix.lower() != ".png" else stored
+
+
+def output_format(target: str) -> str:
+    """Pillow's format for an output path, by its suffix (PNG by default)."""
+    suffix = Path(target).suffix.lower()
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+            ".tiff": "TIFF", ".gif": "GIF"}.get(suffix, "PNG")
+
+
+def decode_to_files(vz: container.VzFile, label: str, targets: list[str],
+                    options: DecodeOptions, models: ModelCache, force: bool) -> None:
+    """Decode one .vz and write its images to targets (one per image; '-' is stdout)."""
+    from vaezip.fileio import write_output
+    from vaezip.imaging import image_bytes
+
+    for target, image in zip(targets, decode_file(vz, label, options, models), strict=True):
+        write_output(target, image_bytes(image, output_format(target)), force)
+
+
+__all__ = ["STDIO", "EncodeOptions", "DecodeOptions", "ModelCache", "read_batch",
+           "encode_files", "decode_file", "decode_to_files", "decoded_name", "check_digit"]

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vaezip.config import ModelConfig
 from vaezip.errors import ModelFileError, UnknownModelError
+from vaezip.names import MAX_MODEL_NAME, is_model_name
 
 MODEL_FORMAT = "vaezip-model"
 MODEL_FORMAT_VERSION = 1
@@ -32,10 +32,6 @@ DEFAULT_MODEL = "mnist-bvae-32d"  # coded .vz: ~99% of digits keep their identit
 GENERATIVE_MODEL = "mnist-vae-16d"
 LOSSLESS_MODEL = "mnist-vae-lossless"  # encode --lossless: the 256-level likelihood
 SUFFIX = ".safetensors"
-# Lower-case words joined by single '-', '_' or '.': no slashes, no '..', no hidden files,
-# so a name can never point outside the registry's folders.
-NAME_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
-MAX_NAME_LEN = 64
 
 
 def user_home() -> Path:
@@ -56,10 +52,10 @@ def shipped_dirs() -> list[Path]:
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or len(name) > MAX_NAME_LEN or not NAME_RE.match(name):
+    if not is_model_name(name):
         raise UnknownModelError(
             f"invalid model name {name!r}: use lower-case letters, digits and single "
-            f"'-', '_' or '.' between them (at most {MAX_NAME_LEN} characters)"
+            f"'-', '_' or '.' between them (at most {MAX_MODEL_NAME} characters)"
         )
     return name
 
@@ -148,7 +144,7 @@ def read_entry(path: Path, kind: str) -> ModelEntry:
 def _codec_meta(text: str, path: Path) -> dict:
     """The entropy model's parameters, checked: integers, so both sides of a coded file
     build the same grid on any machine."""
-    from vaezip.entropy import SIGMA_UNITS
+    from vaezip.codecs.entropy import SIGMA_UNITS
 
     codec = json.loads(text)
     units = codec.get("sigma_units") if isinstance(codec, dict) else None
@@ -167,7 +163,7 @@ def _candidates() -> list[tuple[str, Path]]:
             continue
         for path in sorted(folder.glob(f"*{SUFFIX}")):
             name = path.name[: -len(SUFFIX)]
-            if NAME_RE.match(name) and name not in seen:
+            if is_model_name(name) and name not in seen:
                 seen.add(name)  # shipped first: a shipped name cannot be shadowed
                 found.append((kind, path))
     return found

@@ -9,7 +9,6 @@ reported through callbacks; this module never prints.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -19,11 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from vaezip.checkpoint import load_checkpoint, save_checkpoint
 from vaezip.config import ModelConfig
-from vaezip.errors import ModelFileError, UsageError
-
-CHECKPOINT_FORMAT = "vaezip-checkpoint"
-CHECKPOINT_FORMAT_VERSION = 1
+from vaezip.distributed import (
+    Distributed,
+    all_reduce_sum,
+    check_ranks_agree,
+    distributed_from_env,
+    init_process_group,
+    wrap_model,
+)
+from vaezip.errors import OptionError, UsageError
 
 
 @dataclass(frozen=True)
@@ -55,17 +60,19 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise UsageError(f"--epochs must be at least 1, not {self.epochs}")
+            raise OptionError(f"{{epochs}} must be at least 1, not {self.epochs}")
         if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
+            raise OptionError(f"{{batch_size}} must be at least 1, not {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UsageError(f"--lr must be a positive number, not {self.lr}")
+            raise OptionError(f"{{lr}} must be a positive number, not {self.lr}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, not {self.precision}")
+            raise OptionError(f"{{precision}} must be auto, fp32, bf16 or fp16, not "
+                              f"{self.precision}")
         if self.kl_warmup_epochs < 0:
-            raise UsageError(f"--kl-warmup must be at least 0, not {self.kl_warmup_epochs}")
+            raise OptionError(f"{{kl_warmup_epochs}} must be at least 0, not "
+                              f"{self.kl_warmup_epochs}")
         if not (self.beta > 0 and math.isfinite(self.beta)):
-            raise UsageError(f"--beta must be a positive number, not {self.beta}")
+            raise OptionError(f"{{beta}} must be a positive number, not {self.beta}")
 
     def lr_at(self, epoch: int) -> float:
         """Cosine decay from lr (epoch 0) towards 0 (after the last epoch)."""
@@ -102,6 +109,16 @@ class TrainResult:
         return sum(secs) / len(secs) if secs else float("nan")
 
 
+def set_threads(threads: int | None) -> None:
+    """Use every core we are allowed on, unless told otherwise: two torch processes on
+    the same cores thrash, so one process should own them deliberately."""
+
+    import torch
+
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, threads or available or 1))
+
+
 def resolve_device(device: str) -> str:
     import torch
 
@@ -110,33 +127,12 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
+        raise OptionError("{device} cuda: no CUDA device is available here; use {device} cpu")
     if device == "mps" and not has_mps:
-        raise UsageError("--device mps: no Apple GPU (MPS) is available here; use --device cpu")
+        raise OptionError("{device} mps: no Apple GPU (MPS) is available here; use {device} cpu")
     if device not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"--device must be auto, cpu, cuda or mps, not {device!r}")
+        raise OptionError(f"{{device}} must be auto, cpu, cuda or mps, not {device!r}")
     return device
-
-
-@dataclass(frozen=True)
-class Distributed:
-    """This process's place in a torchrun job (from the environment torchrun sets)."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def distributed_from_env() -> Distributed | None:
-    """A Distributed when launched by torchrun with more than one process, else None."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return None
-    return Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def make_optimizer(model, lr: float):
@@ -195,7 +191,7 @@ def train(
     dist = distributed_from_env()
     device = resolve_device(device)
     if dist:
-        device = _init_distributed(dist, device)
+        device = init_process_group(dist, device)
     callbacks = callbacks or TrainCallbacks()
     if dist and not dist.is_main:
         callbacks = TrainCallbacks()  # one voice: rank 0's
@@ -209,7 +205,7 @@ def train(
     first_epoch = 0
     if resume:
         first_epoch, history = load_checkpoint(checkpoint, model, optimizer, config, settings)
-    net = _wrap_distributed(model, device) if dist else model
+    net = wrap_model(model, device) if dist else model
     autocast, scaler = _mixed_precision(settings.precision, device)
     data = images.to(device)
     targets = _labels_for(config, labels, len(data), device)
@@ -249,7 +245,7 @@ def train(
             if callbacks.on_batch:
                 callbacks.on_batch(epoch + 1, b + 1, float(step[0]))
         if dist:
-            sums = _all_reduce_sum(sums, device)
+            sums = all_reduce_sum(sums, device)
         loss, recon, kl = (sums[:3] / sums[3]).tolist()
         report = EpochReport(epoch + 1, settings.epochs, loss, recon, kl,
                              time.perf_counter() - start)
@@ -260,7 +256,7 @@ def train(
             callbacks.on_epoch(report)
     model.eval()
     if dist:
-        _check_ranks_agree(model, device)
+        check_ranks_agree(model, device)
         torch.distributed.barrier()  # nobody leaves before rank 0 has its last checkpoint
         torch.distributed.destroy_process_group()
     return TrainResult(model=model, history=history, world_size=dist.world_size if dist else 1,
@@ -272,30 +268,11 @@ def _labels_for(config: ModelConfig, labels, n: int, device: str):
     if not config.conditional:
         return None
     if labels is None or len(labels) != n:
-        raise UsageError("a conditional model (--arch cvae) needs one label per image")
+        raise UsageError("a conditional model (arch cvae) needs one label per image")
     if int(labels.min()) < 0 or int(labels.max()) >= config.classes:
-        raise UsageError(f"--arch cvae needs labels 0..{config.classes - 1} for every image "
+        raise UsageError(f"arch cvae needs labels 0..{config.classes - 1} for every image "
                          f"(an image folder gives them by digit-named subfolders)")
     return labels.to(device)
-
-
-def _init_distributed(dist: Distributed, device: str) -> str:
-    import torch
-
-    if device == "cuda":
-        torch.cuda.set_device(dist.local_rank)
-        device = f"cuda:{dist.local_rank}"
-    backend = "nccl" if device.startswith("cuda") else "gloo"
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend=backend)
-    return device
-
-
-def _wrap_distributed(model, device: str):
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [int(device.split(":")[1])] if device.startswith("cuda:") else None
-    return DistributedDataParallel(model, device_ids=ids)
 
 
 def _epoch_indices(n: int, seed: int, epoch: int, dist: Distributed | None):
@@ -322,37 +299,12 @@ def _mixed_precision(precision: str, device: str):
     if precision == "auto":
         precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
     if precision != "fp32" and not cuda:
-        raise UsageError(f"--precision {precision} needs a CUDA device; use fp32 or auto")
+        raise OptionError(f"{{precision}} {precision} needs a CUDA device; use fp32 or auto")
     if precision == "fp32":
         return contextlib.nullcontext, torch.amp.GradScaler("cpu", enabled=False)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return (lambda: torch.autocast("cuda", dtype=dtype),
             torch.amp.GradScaler("cuda", enabled=precision == "fp16"))
-
-
-def _all_reduce_sum(values, device: str):
-    import torch
-
-    buffer = values.to(device)
-    torch.distributed.all_reduce(buffer)
-    return buffer.cpu()
-
-
-def _check_ranks_agree(model, device: str) -> None:
-    """Every process must end with the same weights; a silent DDP desync is a bug."""
-    import torch
-
-    from vaezip.errors import VaezipError
-    from vaezip.registry import tensor_digest
-
-    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    digest = torch.frombuffer(bytearray.fromhex(tensor_digest(state, model.config)),
-                              dtype=torch.uint8).to(device)
-    gathered = [torch.zeros_like(digest) for _ in range(torch.distributed.get_world_size())]
-    torch.distributed.all_gather(gathered, digest)
-    if any(not torch.equal(g, gathered[0]) for g in gathered):
-        raise VaezipError("distributed training ended with different weights on different "
-                          "ranks; nothing was registered")
 
 
 def kl_weight(settings: TrainSettings, epochs_done: float) -> float:
@@ -361,77 +313,6 @@ def kl_weight(settings: TrainSettings, epochs_done: float) -> float:
     if settings.kl_warmup_epochs <= 0:
         return settings.beta
     return settings.beta * min(1.0, epochs_done / settings.kl_warmup_epochs)
-
-
-def save_checkpoint(path, model, optimizer, config, settings, epochs_done, history) -> None:
-    import torch
-    from safetensors.torch import save
-
-    from vaezip.fileio import atomic_write_bytes
-
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    state = optimizer.state_dict()
-    for idx, slots in state["state"].items():
-        for slot, value in slots.items():
-            tensors[f"optim.{idx}.{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    metadata = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": str(CHECKPOINT_FORMAT_VERSION),
-        "config": config.to_json(),
-        "settings": json.dumps(asdict(settings), sort_keys=True),
-        "epochs_done": str(epochs_done),
-        "history": json.dumps(history),
-        "param_groups": json.dumps(state["param_groups"]),
-    }
-    atomic_write_bytes(Path(path), save(tensors, metadata=metadata), force=True, durable=True)
-
-
-def read_checkpoint_meta(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    if not Path(path).is_file():
-        raise ModelFileError(f"no checkpoint to resume at {path}; start without --resume")
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:
-        raise ModelFileError(f"{path}: unreadable checkpoint ({exc})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(f"{path}: not a vaezip checkpoint")
-    return meta
-
-
-def checkpoint_settings(path: Path) -> tuple[ModelConfig, TrainSettings, int]:
-    """Config, settings and epochs done of a checkpoint, from its header."""
-    meta = read_checkpoint_meta(path)
-    try:
-        config = ModelConfig.from_json(meta["config"], source=str(path))
-        settings = TrainSettings(**json.loads(meta["settings"]))
-        return config, settings, int(meta["epochs_done"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: bad checkpoint metadata ({exc})") from None
-
-
-def load_checkpoint(path, model, optimizer, config, settings) -> tuple[int, list[dict]]:
-    """Restore model and Adam state (torch moves the state to the parameters' device)."""
-    from safetensors.torch import load_file
-
-    meta = read_checkpoint_meta(path)
-    saved_config, _, epochs_done = checkpoint_settings(path)
-    if saved_config != config:
-        raise UsageError(f"{path}: checkpoint was trained with a different model config")
-    tensors = load_file(str(path))
-    model.load_state_dict(
-        {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    )
-    param_groups = json.loads(meta["param_groups"])
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, slot = key.split(".", 2)
-            state.setdefault(int(idx), {})[slot] = value
-    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
-    return epochs_done, json.loads(meta["history"])
 
 
 def train_and_register(
@@ -506,7 +387,7 @@ def codec_statistics(model, images, labels=None, batch_size: int = 4096) -> dict
     (geometric mean of sigma) over the training images, as integers (entropy.py)."""
     import torch
 
-    from vaezip.entropy import estimate_sigma_units
+    from vaezip.codecs.entropy import estimate_sigma_units
 
     model.eval()
     device = next(model.parameters()).device

@@ -78,8 +78,8 @@ def weights_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from vaezip.cli import run_training_job, set_threads
     from vaezip.errors import VaezipError
+    from vaezip.train import TrainCallbacks, set_threads, train_and_register
 
     parser = argparse.ArgumentParser(prog="python -m vaezip.zoo", description=__doc__)
     parser.add_argument("names", nargs="*", help="recipes to (re)train [default: all]")
@@ -95,13 +95,17 @@ def main(argv: list[str] | None = None) -> None:
         config, settings = RECIPES[name]
         # An interrupted `make weights` picks up from its last finished epoch.
         checkpoint = out_dir.parent / "build" / f"{name}.ckpt.safetensors"
+
+        def on_epoch(r, name=name):
+            print(f"{name}: epoch {r.epoch}/{r.epochs} loss {r.loss:.3f} (recon {r.recon:.3f}, "
+                  f"KL {r.kl:.3f}) {r.seconds:.1f}s", file=sys.stderr, flush=True)
+
         try:
-            summary = run_training_job(
+            summary = train_and_register(
                 name, config, settings, args.data_dir, checkpoint,
-                out_path=out_dir / f"{name}.safetensors",
-                resume=checkpoint.exists(), force=True, device="cpu", limit=None,
-                store_dtype="float16", quiet=False,
-            )
+                out_dir / f"{name}.safetensors", resume=checkpoint.exists(), force=True,
+                device="cpu", limit=None, store_dtype="float16",
+                callbacks=TrainCallbacks(on_epoch=on_epoch), download=False)
         except VaezipError as exc:
             sys.exit(f"make weights: {name}: {exc}")
         m, t = summary["metrics"], summary["training"]

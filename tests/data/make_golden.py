@@ -1,6 +1,7 @@
 """Make tests/data/golden/: fixed inputs, and the .vz files the CLI wrote for them.
 
-golden/out/ holds what that vaezip decoded them to. The .vz files were written by the vaezip of commit 289e43f (before the codec interface of
+golden/out/ holds what that vaezip decoded them to.
+The .vz files were written by the vaezip of commit 289e43f (before the codec interface of
 issue 13), and tests/test_golden.py checks that today's encoder writes the same bytes and
 that every one of them still decodes. Rerun this only to add cases, never to "fix" a
 failing golden test: a changed byte is a format change, and format changes bump the

@@ -1,4 +1,8 @@
-"""The .vz file format: write, read, validate. numpy only; see docs/FORMAT.md.
+"""The .vz container: write, read, validate. numpy only; see docs/FORMAT.md.
+
+It knows the layout of the bytes, not what they mean: a codec (vaezip.codecs) makes the
+payload and turns it back into latents or pixels; this module frames it, with the model's
+name, the placement records and a checksum, and reads it back into an immutable VzFile.
 
 A .vz file is a safetensors file in one of two layouts.
 
@@ -37,6 +41,7 @@ import numpy as np
 
 from vaezip.errors import FormatError
 from vaezip.imaging import MAX_PIXELS, MODES, POLARITIES, SIDE, Placement
+from vaezip.names import is_model_name, is_safe_file_name
 
 FORMAT_KEY = "vaezip"
 FORMAT_VERSION = 3  # 2: images may carry a "digit"; 3: the coded layout
@@ -55,36 +60,41 @@ MAX_HEADER = 100_000_000  # bytes; a packed archive of 1M images has a ~50 MB he
 _PLACEMENT_DEFAULTS = {f.name: f.default for f in fields(Placement) if f.name != "name"}
 
 
-@dataclass
-class Coded:
-    """The entropy-coded latents of a version-3 file, before the model is at hand."""
-
-    quality: int  # 0 for lossless
-    checksum: int  # CRC-32 stored in the file
-    body: bytes  # the bytes after the fixed header
-    stream: bytes  # the ANS stream (entropy.decode_indices or lossless.decode)
-    mode: int = 0  # MODE_QUANTISED or MODE_LOSSLESS
-
-    def expected_checksum(self, model_hash: str, check: bytes) -> int:
-        """CRC-32 of the model's hash, then check, then (quantised latents) the body.
-        check: the grid for quantised latents, the decoded pixels for lossless files."""
-        crc = zlib.crc32(check, zlib.crc32(model_hash.encode()))
-        return zlib.crc32(self.body, crc) if self.mode == MODE_QUANTISED else crc
+MODE_FLOAT = "float"  # the float layout (versions 1-2): mu and sigma as float16 tensors
+MODE_NAMES = {MODE_QUANTISED: "quantised", MODE_LOSSLESS: "lossless"}  # coded layout's nibble
+MODE_NUMBERS = {name: number for number, name in MODE_NAMES.items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class VzFile:
+    """A .vz file as read and validated: complete and immutable. What the payload means
+    (latents or pixels) is the codec's business (vaezip.codecs.codec_for)."""
+
     model: str
-    model_hash: str  # 12 hex digits; for a coded file read from disk, "" until resolved
-    mu: np.ndarray | None  # float32 [N, K]; None for a coded file until resolved
-    sigma: np.ndarray | None  # float32 [N, K]
-    images: list[Placement]
+    mode: str  # "float", "quantised" or "lossless"
+    images: tuple[Placement, ...]
     packed: bool = False
-    coded: Coded | None = field(default=None, repr=False)
-    pixels: np.ndarray | None = field(default=None, repr=False)  # lossless: uint8 [N, D]
+    model_hash: str = ""  # float layout: 12 hex digits; coded: "" (the checksum covers it)
+    mu: np.ndarray | None = field(default=None, repr=False)  # float layout: float32 [N, K]
+    sigma: np.ndarray | None = field(default=None, repr=False)
+    quality: int = 0  # coded layout: 1-8 for quantised latents, 0 for lossless
+    checksum: int = 0  # coded layout: the CRC-32 stored in the file
+    body: bytes = field(default=b"", repr=False)  # coded: the bytes after the fixed header
+    stream: bytes = field(default=b"", repr=False)  # coded: the ANS stream
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def checksum_matches(self, model_hash: str, check: bytes) -> bool:
+        """Whether the stored CRC-32 is that of the model's hash, then check, then (for
+        quantised latents) the body. check: the grid for quantised latents, the decoded
+        pixels for lossless files."""
+        return self.checksum == coded_checksum(self.mode, model_hash, check, self.body)
+
+
+def coded_checksum(mode: str, model_hash: str, check: bytes, body: bytes) -> int:
+    crc = zlib.crc32(check, zlib.crc32(model_hash[:HASH_CHARS].encode()))
+    return zlib.crc32(body, crc) if mode == MODE_NAMES[MODE_QUANTISED] else crc
 
 
 # --- writing -------------------------------------------------------------------------
@@ -99,22 +109,23 @@ def _placement_record(p: Placement) -> dict:
     return record
 
 
-def dumps(vz: VzFile) -> bytes:
-    """The bytes of a float-layout .vz file: same VzFile, same bytes."""
-    mu = np.ascontiguousarray(vz.mu, dtype=np.float16)
-    sigma = np.ascontiguousarray(vz.sigma, dtype=np.float16)
-    if mu.shape != sigma.shape or mu.ndim != 2 or mu.shape[0] != len(vz.images):
-        raise ValueError(f"mu {mu.shape}, sigma {sigma.shape} and {len(vz.images)} images")
-    labelled = any(p.digit is not None for p in vz.images)
+def dumps_float(model: str, model_hash: str, mu: np.ndarray, sigma: np.ndarray,
+                images: list[Placement], packed: bool) -> bytes:
+    """The bytes of a float-layout .vz file: same arguments, same bytes."""
+    mu = np.ascontiguousarray(mu, dtype=np.float16)
+    sigma = np.ascontiguousarray(sigma, dtype=np.float16)
+    if mu.shape != sigma.shape or mu.ndim != 2 or mu.shape[0] != len(images):
+        raise ValueError(f"mu {mu.shape}, sigma {sigma.shape} and {len(images)} images")
+    labelled = any(p.digit is not None for p in images)
     metadata = {
         # The lowest version that can read it: files without labels stay readable by v1.
         FORMAT_KEY: str(FLOAT_VERSION if labelled else 1),
-        "model": vz.model,
-        "sha256": vz.model_hash[:HASH_CHARS],
-        "images": json.dumps([_placement_record(p) for p in vz.images],
+        "model": model,
+        "sha256": model_hash[:HASH_CHARS],
+        "images": json.dumps([_placement_record(p) for p in images],
                              separators=(",", ":"), ensure_ascii=False),
     }
-    if vz.packed:
+    if packed:
         metadata["packed"] = "1"
     shape = list(mu.shape)
     header = {
@@ -138,7 +149,7 @@ def _uvarint(value: int) -> bytes:
 
 def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                 images: list[Placement], packed: bool, stream: bytes,
-                mode: int = MODE_QUANTISED) -> bytes:
+                mode: str = "quantised") -> bytes:
     """The bytes of a coded (version 3) .vz file holding an ANS stream of len(images)
     images. A lone image whose placement is the default (a 28x28 MNIST-style digit) and
     has no label stores no placement at all; a lone image's record leaves out its name
@@ -157,10 +168,9 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
         blob = squeezed if len(squeezed) < len(text) else text
         body += _uvarint(len(blob)) + blob
     body += stream
-    coded = Coded(quality, 0, bytes(body), stream, mode)
-    checksum = coded.expected_checksum(model_hash[:HASH_CHARS], check)
+    checksum = coded_checksum(mode, model_hash, check, bytes(body))
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
-    payload = bytes([CODED_VERSION << 4 | mode, flags << 4 | quality]) + struct.pack(
+    payload = bytes([CODED_VERSION << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
         "<I", checksum) + bytes(body)
     header = {model: {"dtype": "U8", "shape": [len(payload)],
                       "data_offsets": [0, len(payload)]}}
@@ -169,6 +179,27 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
 
 
 # --- reading -------------------------------------------------------------------------
+
+
+def sniff(data: bytes) -> bool:
+    """Whether data looks like a .vz file (its header names a model or vaezip metadata),
+    without validating it: to tell a .vz given as an image from an image."""
+    if len(data) < 10 or data[8:9] != b"{":
+        return False
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > min(len(data) - 8, 1 << 20):
+        return False
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except ValueError:
+        return False
+    if not isinstance(header, dict):
+        return False
+    meta = header.get("__metadata__")
+    if isinstance(meta, dict):
+        return FORMAT_KEY in meta
+    return len(header) == 1 and all(isinstance(t, dict) and t.get("dtype") == "U8"
+                                    for t in header.values())
 
 
 def loads(data: bytes, label: str) -> VzFile:
@@ -213,9 +244,7 @@ def loads(data: bytes, label: str) -> VzFile:
     images = _images(meta, len(mu), label)
     model = meta.get("model")
     model_hash = meta.get("sha256")
-    from vaezip.registry import NAME_RE
-
-    if not isinstance(model, str) or not NAME_RE.match(model) or len(model) > 64:
+    if not is_model_name(model):
         raise FormatError(f"{label}: missing or invalid model name {model!r}")
     if not (isinstance(model_hash, str) and len(model_hash) == HASH_CHARS
             and all(c in "0123456789abcdef" for c in model_hash)):
@@ -223,14 +252,12 @@ def loads(data: bytes, label: str) -> VzFile:
     packed = meta.get("packed", "0")
     if packed not in ("0", "1"):
         raise FormatError(f"{label}: invalid packed flag {packed!r}")
-    return VzFile(model, model_hash, mu, sigma, images, packed == "1")
+    return VzFile(model, MODE_FLOAT, tuple(images), packed == "1", model_hash, mu, sigma)
 
 
 def _load_coded(tensors: dict, label: str) -> VzFile:
-    from vaezip.registry import NAME_RE
-
     ((model, array),) = tensors.items()
-    if not NAME_RE.match(model) or len(model) > 64:
+    if not is_model_name(model):
         raise FormatError(f"{label}: missing or invalid model name {model!r}")
     payload = array.tobytes() if array.ndim == 1 else b""
     if len(payload) < CODED_HEADER:
@@ -286,8 +313,8 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
         images = [Placement(name=LONE_NAME)]
-    coded = Coded(quality, checksum, body, body[pos:], mode)
-    return VzFile(model, "", None, None, images, bool(flags & FLAG_PACKED), coded)
+    return VzFile(model, MODE_NAMES[mode], tuple(images), bool(flags & FLAG_PACKED),
+                  quality=quality, checksum=checksum, body=bytes(body), stream=bytes(body[pos:]))
 
 
 def _check_version(value, label: str) -> int:
@@ -356,10 +383,7 @@ def _images(meta: dict, n: int, label: str, lone: bool = False) -> list[Placemen
 
 def check_name(name, where: str) -> str:
     """A stored file name must be a plain relative path: it becomes a path on decode."""
-    bad = (not isinstance(name, str) or not name or len(name) > 1024 or name.startswith("/")
-           or "\\" in name or any(ord(c) < 32 for c in name)
-           or any(part in ("", ".", "..") for part in name.split("/")))
-    if bad:
+    if not is_safe_file_name(name):
         raise FormatError(f"{where}: unsafe or invalid file name {name!r}")
     return name
 

@@ -1,0 +1,46 @@
+"""Golden files (tests/data/golden, made by make_golden.py with the vaezip of commit
+289e43f): today's encoder must write the same bytes, and every file must decode to what
+that vaezip decoded it to. A failure here is a format change: bump the version instead."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+
+import sys  # noqa: E402
+
+sys.path.insert(0, str(GOLDEN.parent))
+from make_golden import CASES  # noqa: E402
+
+
+def _args(args: list[str]) -> list[str]:
+    return [str(GOLDEN / a) if a.startswith("in/") else a for a in args]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_encoding_gives_the_golden_bytes(name, run_cli, tmp_path):
+    out = tmp_path / name
+    r = run_cli("encode", *_args(CASES[name]), "-o", out, "-q")
+    assert r.code == 0, r
+    assert out.read_bytes() == (GOLDEN / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_files_decode_as_they_did(name, run_cli, tmp_path):
+    out = tmp_path / "out"
+    expected = GOLDEN / "out" / name.replace(".vz", "" if "pack" in name else ".png")
+    r = run_cli("decode", GOLDEN / name, "-o", out if "pack" in name else out.with_suffix(".png"),
+                "-q")
+    assert r.code == 0, r
+    pairs = ([(out.with_suffix(".png"), expected)] if "pack" not in name else
+             [(out / p.relative_to(expected), p) for p in sorted(expected.rglob("*.png"))])
+    assert len(pairs) >= 1
+    for got, want in pairs:
+        a, b = Image.open(got), Image.open(want)
+        assert (a.mode, a.size) == (b.mode, b.size), got
+        diff = np.abs(np.asarray(a, np.int32) - np.asarray(b, np.int32))
+        # Lossless: exact. Latent modes: float32 BLAS may round a level the other way.
+        assert diff.max() <= (0 if name.startswith("lossless") else 1), (got, diff.max())

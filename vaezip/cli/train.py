@@ -1,0 +1,172 @@
+"""vaezip train: train a model and register it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vaezip.cli._app import app
+from vaezip.cli._output import log, show_progress, stderr_console
+from vaezip.errors import UsageError, VaezipError
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(
+            f"--hidden must be comma-separated widths like 512,512, not {text!r}"
+        ) from None
+    if not widths:
+        raise UsageError("--hidden needs at least one width")
+    return widths
+
+
+def _train_callbacks(quiet: bool, name: str):
+    """A rich progress bar (loss, epoch, ETA) on a terminal; one line per epoch otherwise."""
+    from vaezip.train import TrainCallbacks
+
+    if not show_progress(quiet):
+        def on_epoch(r):
+            log(f"{name}: epoch {r.epoch}/{r.epochs} loss {r.loss:.3f} (recon {r.recon:.3f}, "
+                f"KL {r.kl:.3f}) {r.seconds:.1f}s", quiet)
+        return TrainCallbacks(on_epoch=on_epoch), None
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+        console=stderr_console(), transient=False,
+    )
+    state = {}
+
+    def on_start(first_epoch, epochs, batches):
+        state["task"] = progress.add_task(name, total=epochs * batches,
+                                          completed=first_epoch * batches, status="")
+        state["epochs"] = epochs
+
+    def on_batch(epoch, batch, loss):
+        progress.update(state["task"], advance=1,
+                        status=f"epoch {epoch}/{state['epochs']} loss {loss:8.3f}")
+
+    def on_epoch(r):
+        progress.console.print(f"epoch {r.epoch}/{r.epochs}: loss {r.loss:.3f} "
+                               f"(recon {r.recon:.3f}, KL {r.kl:.3f}) {r.seconds:.1f}s")
+
+    return TrainCallbacks(on_start=on_start, on_batch=on_batch, on_epoch=on_epoch), progress
+
+
+def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, resume, force,
+                     device, limit, store_dtype, quiet, download=True):
+    """The training job with its progress display."""
+    from vaezip.train import train_and_register
+
+    callbacks, progress = _train_callbacks(quiet, name)
+    kwargs = dict(resume=resume, force=force, device=device, limit=limit,
+                  store_dtype=store_dtype, callbacks=callbacks, download=download)
+    if progress is None:
+        return train_and_register(name, config, settings, data_dir, checkpoint, out_path, **kwargs)
+    with progress:
+        return train_and_register(name, config, settings, data_dir, checkpoint, out_path, **kwargs)
+
+
+@app.command("train")
+def train_cmd(
+    name: str = typer.Option(..., "--name", help="Registry name for the trained model."),
+    arch: str = typer.Option("vae", "--arch", help="ae | vae | cvae (conditional on the digit)"),
+    likelihood: str = typer.Option(
+        "bernoulli", "--likelihood",
+        help="bernoulli | gaussian | logistic (256 levels, for --lossless)"),
+    latent_dim: int = typer.Option(16, "--latent-dim", help="Latent dimensions."),
+    hidden: str = typer.Option("512,512", "--hidden", help="Hidden widths, input side first."),
+    epochs: int = typer.Option(None, "--epochs", help="Epochs in all [default: 20]."),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-decayed)."),
+    seed: int = typer.Option(0, "--seed"),
+    binarize: bool = typer.Option(False, "--binarize",
+                                  help="Train on dynamically binarised pixels."),
+    kl_warmup: int = typer.Option(0, "--kl-warmup", help="Epochs to ramp the KL weight 0->1."),
+    beta: float = typer.Option(1.0, "--beta", help="Weight of the KL term (beta-VAE); <1 "
+                               "keeps more detail at a higher rate."),
+    dataset: str = typer.Option(
+        "mnist", "--dataset",
+        help="mnist | fashion-mnist | kmnist | emnist-digits | folder (images in --data-dir)."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto | fp32 | bf16 | fp16 (mixed precision on CUDA)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes)."),
+    download: bool = typer.Option(True, "--download/--no-download",
+                                  help="Fetch MNIST into --data-dir when it is missing."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads [default: all cores]."),
+    limit: int = typer.Option(None, "--limit", help="Train on the first N images only."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing model or run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Train a model on MNIST and register it under --name."""
+    from vaezip.checkpoint import checkpoint_settings
+    from vaezip.config import ModelConfig
+    from vaezip.data import default_data_dir
+    from vaezip.errors import ModelExistsError
+    from vaezip.registry import is_shipped, user_home, user_models_dir, validate_name
+    from vaezip.train import TrainSettings
+
+    try:
+        validate_name(name)
+    except VaezipError as exc:
+        raise UsageError(str(exc)) from None
+    if is_shipped(name):
+        raise ModelExistsError(f"{name!r} is a shipped model; pick another --name")
+    out_path = user_models_dir() / f"{name}.safetensors"
+    checkpoint = user_home() / "checkpoints" / f"{name}.safetensors"
+    if resume:
+        config, settings, done = checkpoint_settings(checkpoint)
+        if epochs is not None:
+            settings = TrainSettings(**{**settings.__dict__, "epochs": epochs})
+        log(f"resuming {name} after epoch {done} of {settings.epochs}", quiet)
+    else:
+        if checkpoint.exists() and not force:
+            raise ModelExistsError(
+                f"an unfinished run of {name!r} exists ({checkpoint}); pass --resume to "
+                f"continue it or --force to start over"
+            )
+        if out_path.exists() and not force:
+            raise ModelExistsError(
+                f"model {name!r} exists ({out_path}); pass --force to replace it"
+            )
+        try:
+            config = ModelConfig(arch=arch, likelihood=likelihood, latent_dim=latent_dim,
+                                 hidden=_parse_hidden(hidden))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        settings = TrainSettings(epochs=20 if epochs is None else epochs,
+                                 batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
+                                 kl_warmup_epochs=kl_warmup, beta=beta, dataset=dataset,
+                                 precision=precision)
+    from vaezip.train import set_threads
+
+    set_threads(threads)
+    summary = run_training_job(
+        name, config, settings, data_dir or default_data_dir(), checkpoint, out_path,
+        resume=resume, force=True if resume else force, device=device, limit=limit,
+        store_dtype="float32", quiet=quiet, download=download,
+    )
+    if summary is None:  # a torchrun process other than rank 0: rank 0 reports
+        return
+    m = summary["metrics"]
+    if not m:
+        print(f"{name}: trained ({summary['training']['seconds_per_epoch']:.1f} s/epoch), no "
+              f"test split to evaluate on; saved to {summary['path']}")
+        return
+    headline = (f"-ELBO {m['neg_elbo']:.2f} nats" if "neg_elbo" in m
+                else f"squared error {m['recon']:.2f}")
+    print(f"{name}: {headline}, PSNR {m['psnr']:.2f} dB on {m['test_images']} test images; "
+          f"{summary['training']['seconds_per_epoch']:.1f} s/epoch; saved to {summary['path']}")

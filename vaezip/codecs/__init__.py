@@ -1,0 +1,161 @@
+"""Codecs: how a batch of images in model space becomes the payload of a .vz file, and back.
+
+One interface, one module per mode:
+
+  float      mu and sigma as float16 tensors (floating.py; the version 1-2 layout)
+  quantised  mu on a sigma-aware grid, entropy-coded under the prior (quantised.py)
+  lossless   the exact 8-bit pixels, by bits-back coding (lossless.py)
+
+A codec owns both directions (as CompressAI's do): `encode(batch)` gives a Payload,
+`file_bytes(batch, packed)` frames it as a whole .vz file (container.py), and
+`decode(vz)` gives back Latents or Pixels after checking that the file was made by this
+very model. Choosing a mode is a lookup in CODECS. Codecs never touch files or print.
+
+Every number that the encoder and the decoder must agree on (a CDF, a pmf, a posterior
+used for bits-back) is computed exactly: integers, or integer-valued floats whose sums
+stay exactly representable, never left to BLAS, exp, the thread count or the SIMD width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vaezip import container
+from vaezip.container import VzFile
+from vaezip.errors import FormatError, OptionError
+from vaezip.imaging import Placement
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Images ready for a codec: in model space, with their placement records."""
+
+    pixels: np.ndarray  # float32 [N, D] in [0, 1]; for lossless, exactly levels / 255
+    images: tuple[Placement, ...]  # one per row; a conditional model's digit is in each
+    levels: np.ndarray | None = field(default=None, repr=False)  # lossless: uint8 [N, D]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, part: slice) -> Batch:
+        return Batch(self.pixels[part], self.images[part],
+                     None if self.levels is None else self.levels[part])
+
+    @property
+    def digits(self) -> np.ndarray | None:
+        if self.images and self.images[0].digit is not None:
+            return np.array([p.digit for p in self.images])
+        return None
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a codec makes of a batch: an entropy-coded stream plus the codec state that
+    the checksum covers (coded layout), or float16 tensors (float layout)."""
+
+    stream: bytes = b""
+    check: bytes = b""  # quantised: the grid; lossless: the pixels themselves
+    mu: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Latents:
+    """A decoded file of a latent mode: the posterior of each image, float32 [N, K]."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """A decoded lossless file: the exact 8-bit pixels, uint8 [N, D]."""
+
+    levels: np.ndarray
+
+
+class Codec:
+    """One mode of coding, bound to one model (vaezip.model.Model)."""
+
+    mode: str = ""
+    quality: int = 0
+
+    def __init__(self, model, quality: int | None = None):
+        self.model = model
+        self.check_model(model)
+
+    @classmethod
+    def check_model(cls, model) -> None:
+        """Raise OptionError if the model cannot be used with this mode."""
+
+    @classmethod
+    def for_reading(cls, vz: VzFile, model) -> Codec:
+        return cls(model)
+
+    def encode(self, batch: Batch) -> Payload:
+        """The payload of a batch (each mode implements it)."""
+        raise NotImplementedError
+
+    def _decode(self, vz: VzFile, label: str) -> Latents | Pixels:
+        """The latents or pixels of a file of this mode, checked (each mode implements it)."""
+        raise NotImplementedError
+
+    def file_bytes(self, batch: Batch, packed: bool) -> bytes:
+        """The whole .vz file of a batch: one image, or an archive when packed."""
+        payload = self.encode(batch)
+        m = self.model
+        if self.mode == container.MODE_FLOAT:
+            return container.dumps_float(m.name, m.sha256, payload.mu, payload.sigma,
+                                         list(batch.images), packed)
+        return container.dumps_coded(m.name, m.sha256, payload.check, self.quality,
+                                     list(batch.images), packed, payload.stream, mode=self.mode)
+
+    def decode(self, vz: VzFile, label: str) -> Latents | Pixels:
+        """The file's latents or pixels. FormatError (naming label) if it was made by
+        another model or another version of it, or is damaged."""
+        if vz.model != self.model.name or vz.mode != self.mode:
+            raise ValueError(f"{label}: a {vz.mode} file of {vz.model} given to the "
+                             f"{self.mode} codec of {self.model.name}")
+        config = self.model.config
+        digits = [p.digit for p in vz.images]
+        if config.conditional and (None in digits or max(digits) >= config.classes):
+            raise FormatError(f"{label}: model {vz.model!r} is conditional, but the file lacks "
+                              f"a digit (0-{config.classes - 1}) for every image")
+        if not config.conditional and any(d is not None for d in digits):
+            raise FormatError(f"{label}: images carry digits, but {vz.model!r} is not "
+                              f"conditional")
+        decoded = self._decode(vz, label)
+        if isinstance(decoded, Latents) and decoded.mu.shape[1] != config.latent_dim:
+            raise FormatError(f"{label}: latents have {decoded.mu.shape[1]} dims, model "
+                              f"{vz.model!r} has {config.latent_dim}")
+        return decoded
+
+
+def _codecs() -> dict[str, type[Codec]]:
+    from vaezip.codecs.floating import FloatCodec
+    from vaezip.codecs.lossless import LosslessCodec
+    from vaezip.codecs.quantised import QuantisedCodec
+
+    return {c.mode: c for c in (FloatCodec, QuantisedCodec, LosslessCodec)}
+
+
+def codec_class(mode: str) -> type[Codec]:
+    codecs = _codecs()
+    if mode not in codecs:
+        raise OptionError(f"{{mode}} must be one of {', '.join(codecs)}, not {mode!r}")
+    return codecs[mode]
+
+
+def default_mode(model, lossless: bool = False) -> str:
+    """The mode a model codes in unless told otherwise: quantised where it has an entropy
+    model, else float (the autoencoder, and models trained before coded files)."""
+    if lossless:
+        return "lossless"
+    return "quantised" if model.entry.codec.get("sigma_units") else container.MODE_FLOAT
+
+
+def for_file(vz: VzFile, model) -> Codec:
+    """The codec that reads vz, bound to model (the one vz names)."""
+    return codec_class(vz.mode).for_reading(vz, model)

@@ -1,0 +1,26 @@
+"""Names that travel in files: model names (registry, .vz headers) and stored image names.
+
+Both become paths somewhere (weights/NAME.safetensors, DIR/NAME.png on decode), so both are
+checked the same way everywhere they are read. No imports beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Lower-case words joined by single '-', '_' or '.': no slashes, no '..', no hidden files,
+# so a name can never point outside the registry's folders.
+MODEL_NAME_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
+MAX_MODEL_NAME = 64
+MAX_FILE_NAME = 1024
+
+
+def is_model_name(name) -> bool:
+    return isinstance(name, str) and len(name) <= MAX_MODEL_NAME and bool(MODEL_NAME_RE.match(name))
+
+
+def is_safe_file_name(name) -> bool:
+    """A stored file name must be a plain relative path: it becomes a path on decode."""
+    return not (not isinstance(name, str) or not name or len(name) > MAX_FILE_NAME
+                or name.startswith("/") or "\\" in name or any(ord(c) < 32 for c in name)
+                or any(part in ("", ".", "..") for part in name.split("/")))

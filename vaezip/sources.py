@@ -1,0 +1,119 @@
+"""Where inputs come from: files, directories, standard input (the CLI), and PIL images,
+NumPy arrays, paths and encoded image bytes (the Python API). Each becomes a Source with
+the name it is stored under. Knows nothing of .vz files or models.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vaezip.errors import FormatError, ImageError, UsageError
+from vaezip.names import is_safe_file_name
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
+                  ".ppm", ".pbm", ".pnm", ".tga", ".ico"}
+STDIO = "-"  # as an input or output: standard input / standard output
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: where to read it, the name it is stored under, and how to call it."""
+
+    path: Path | None  # None: standard input, or an in-memory object
+    name: str  # stored name: the base name, or the path inside a directory that was walked
+    label: str  # for messages
+    content: object = field(default=None, repr=False)  # bytes, PIL image or NumPy array
+
+    def read(self):
+        """The input: its bytes, or the in-memory image it was given as."""
+        if self.content is not None:
+            return self.content
+        if self.path is None:
+            return sys.stdin.buffer.read()
+        try:
+            return self.path.read_bytes()
+        except IsADirectoryError:
+            raise ImageError(f"{self.label}: is a directory") from None
+        except OSError as exc:
+            raise ImageError(f"{self.label}: cannot read ({exc.strerror or exc})") from None
+
+    def size(self, content=None) -> int:
+        """Bytes in, for the summary: the file's (or bytes') length, a raw array's bytes."""
+        content = self.read() if content is None else content
+        if isinstance(content, bytes | bytearray | memoryview):
+            return len(content)
+        nbytes = getattr(content, "nbytes", None)
+        if nbytes is not None:
+            return int(nbytes)
+        w, h = content.size  # a PIL image: its raw pixel bytes
+        return w * h * len(content.getbands())
+
+
+def check_name(name, where: str) -> str:
+    """A stored file name must be a plain relative path: it becomes a path on decode."""
+    if not is_safe_file_name(name):
+        raise FormatError(f"{where}: unsafe or invalid file name {name!r}")
+    return name
+
+
+def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list[Source]:
+    """Expand files, directories (recursively, image files only) and '-' into sources."""
+    if not inputs:
+        raise UsageError("no input given")
+    if inputs.count(STDIO) > 1:
+        raise UsageError("standard input ('-') can be given only once")
+    suffixes = suffixes or IMAGE_SUFFIXES
+    sources: list[Source] = []
+    for arg in inputs:
+        if arg == STDIO:
+            sources.append(Source(None, "stdin", "<stdin>"))
+            continue
+        path = Path(arg)
+        if path.is_dir():
+            found = sorted((p for p in path.rglob("*") if p.suffix.lower() in suffixes
+                            and p.is_file()), key=str)
+            if not found:
+                kinds = "image" if suffixes is IMAGE_SUFFIXES else "/".join(sorted(suffixes))
+                raise ImageError(f"{arg}: directory holds no {kinds} files")
+            sources += [Source(p, p.relative_to(path).as_posix(), str(p)) for p in found]
+        elif path.exists():  # a file named on the command line is known by its base name
+            sources.append(Source(path, path.name, str(path)))
+        else:
+            raise ImageError(f"{arg}: no such file or directory")
+    return _unique(sources)
+
+
+def _unique(sources: list[Source]) -> list[Source]:
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UsageError(f"two inputs would be stored as {dup!r}; encode them separately")
+    for s in sources:
+        check_name(s.name, s.label)
+    return sources
+
+
+def api_sources(images, single: bool) -> list[Source]:
+    """The Python API's inputs: one image or an iterable of them, each a PIL image, a NumPy
+    array, a path (str or os.PathLike) or the bytes of an encoded image file. In-memory
+    images are named image.png, or image-00001.png etc. in a list."""
+    items = [images] if single else list(images)
+    sources = []
+    for i, item in enumerate(items):
+        default = "image.png" if single else f"image-{i:05d}.png"
+        if isinstance(item, str | os.PathLike):
+            path = Path(item)
+            if not path.is_file():
+                raise ImageError(f"{path}: no such file")
+            sources.append(Source(path, path.name, str(path)))
+        elif isinstance(item, bytes | bytearray | memoryview):
+            sources.append(Source(None, default, f"<bytes {i}>", bytes(item)))
+        elif hasattr(item, "__array_interface__") or hasattr(item, "getbands"):
+            sources.append(Source(None, default, f"<image {i}>", item))
+        else:
+            raise TypeError(f"cannot compress a {type(item).__name__}: give PIL images, NumPy "
+                            f"arrays, paths or image file bytes")
+    return _unique(sources)
