@@ -167,8 +167,9 @@ def test_coded_layout_round_trip():
 
 
 @pytest.mark.parametrize("offset, value, message", [
-    (0, 4 << 4, "newer than this vaezip reads"),
+    (0, (codec.FORMAT_VERSION + 1) << 4, "newer than this vaezip reads"),
     (0, 3 << 4 | 2, "unknown coding mode"),
+    (0, 4 << 4 | 0, "version 4 holds lossless data only"),
     (1, 8 << 4 | 4, "unknown flags"),
     (1, 4 << 4 | 4, "unknown flags"),  # plain records, but no records
     (1, 1 << 4 | 4, "must carry placement records"),

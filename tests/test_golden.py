@@ -1,6 +1,7 @@
-"""Golden files (tests/data/golden, made by make_golden.py with the vaezip of commit
-289e43f): today's encoder must write the same bytes, and every file must decode to what
-that vaezip decoded it to. A failure here is a format change: bump the version instead."""
+"""Golden files (tests/data/golden, made by make_golden.py): today's encoder must write the
+same bytes (except for files a newer format superseded), and every file must decode to
+what the vaezip that made it decoded it to. A failure here is a format change: bump the
+version instead. test_exact.py decodes the format-4 ones on other CPU kernels."""
 
 from pathlib import Path
 
@@ -13,14 +14,14 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 import sys  # noqa: E402
 
 sys.path.insert(0, str(GOLDEN.parent))
-from make_golden import CASES  # noqa: E402
+from make_golden import CASES, SUPERSEDED  # noqa: E402
 
 
 def _args(args: list[str]) -> list[str]:
     return [str(GOLDEN / a) if a.startswith("in/") else a for a in args]
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(set(CASES) - set(SUPERSEDED)))
 def test_encoding_gives_the_golden_bytes(name, run_cli, tmp_path):
     out = tmp_path / name
     r = run_cli("encode", *_args(CASES[name]), "-o", out, "-q")

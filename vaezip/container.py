@@ -44,9 +44,10 @@ from vaezip.imaging import MAX_PIXELS, MODES, POLARITIES, SIDE, Placement
 from vaezip.names import is_model_name, is_safe_file_name
 
 FORMAT_KEY = "vaezip"
-FORMAT_VERSION = 3  # 2: images may carry a "digit"; 3: the coded layout
+FORMAT_VERSION = 4  # 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
-CODED_VERSION = 3
+CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
+EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
 MODE_QUANTISED, MODE_LOSSLESS = 0, 1
 FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
 LONE_NAME = "image.png"  # a single image's stored name: it decodes to the .vz file's name
@@ -75,6 +76,7 @@ class VzFile:
     images: tuple[Placement, ...]
     packed: bool = False
     model_hash: str = ""  # float layout: 12 hex digits; coded: "" (the checksum covers it)
+    version: int = 1  # the format version the file declares
     mu: np.ndarray | None = field(default=None, repr=False)  # float layout: float32 [N, K]
     sigma: np.ndarray | None = field(default=None, repr=False)
     quality: int = 0  # coded layout: 1-8 for quantised latents, 0 for lossless
@@ -149,7 +151,7 @@ def _uvarint(value: int) -> bytes:
 
 def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                 images: list[Placement], packed: bool, stream: bytes,
-                mode: str = "quantised") -> bytes:
+                mode: str = "quantised", version: int = CODED_VERSION) -> bytes:
     """The bytes of a coded (version 3) .vz file holding an ANS stream of len(images)
     images. A lone image whose placement is the default (a 28x28 MNIST-style digit) and
     has no label stores no placement at all; a lone image's record leaves out its name
@@ -170,7 +172,7 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
     body += stream
     checksum = coded_checksum(mode, model_hash, check, bytes(body))
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
-    payload = bytes([CODED_VERSION << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
+    payload = bytes([version << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
         "<I", checksum) + bytes(body)
     header = {model: {"dtype": "U8", "shape": [len(payload)],
                       "data_offsets": [0, len(payload)]}}
@@ -252,7 +254,8 @@ def loads(data: bytes, label: str) -> VzFile:
     packed = meta.get("packed", "0")
     if packed not in ("0", "1"):
         raise FormatError(f"{label}: invalid packed flag {packed!r}")
-    return VzFile(model, MODE_FLOAT, tuple(images), packed == "1", model_hash, mu, sigma)
+    return VzFile(model, MODE_FLOAT, tuple(images), packed == "1", model_hash,
+                  int(meta[FORMAT_KEY]), mu, sigma)
 
 
 def _load_coded(tensors: dict, label: str) -> VzFile:
@@ -265,11 +268,13 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
     version, mode = payload[0] >> 4, payload[0] & 15
     flags, quality = payload[1] >> 4, payload[1] & 15
     _check_version(version, label)
-    if version != CODED_VERSION:
+    if version < CODED_VERSION:
         raise FormatError(f"{label}: a single uint8 tensor, but version {version} is a "
                           f"float layout")
     if mode not in (MODE_QUANTISED, MODE_LOSSLESS):
         raise FormatError(f"{label}: unknown coding mode {mode}")
+    if version == EXACT_VERSION and mode != MODE_LOSSLESS:
+        raise FormatError(f"{label}: version {version} holds lossless data only, not mode {mode}")
     if flags & ~(FLAG_PACKED | FLAG_PLACEMENTS | FLAG_PLAIN) or (
             flags & FLAG_PLAIN and not flags & FLAG_PLACEMENTS):
         raise FormatError(f"{label}: unknown flags {flags:#04x}")
@@ -314,7 +319,8 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
             raise FormatError(f"{label}: an archive must carry placement records")
         images = [Placement(name=LONE_NAME)]
     return VzFile(model, MODE_NAMES[mode], tuple(images), bool(flags & FLAG_PACKED),
-                  quality=quality, checksum=checksum, body=bytes(body), stream=bytes(body[pos:]))
+                  version=version, quality=quality, checksum=checksum, body=bytes(body),
+                  stream=bytes(body[pos:]))
 
 
 def _check_version(value, label: str) -> int:

@@ -8,7 +8,7 @@ ModelConfig (inference.py runs the same layers in NumPy).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,15 @@ class Model:
 
     entry: object  # registry.ModelEntry: name, hash, config, entropy-model statistics
     net: object  # inference.NumpyModel
+    tensors: dict = field(default_factory=dict, repr=False)  # the weights as stored
+
+    @functools.cached_property
+    def exact(self):
+        """The same network in integer arithmetic (codecs.exact.ExactModel), for the
+        lossless coder: built on first use from the stored weights."""
+        from vaezip.codecs.exact import ExactModel
+
+        return ExactModel(self.config, self.tensors)
 
     @property
     def name(self) -> str:
@@ -94,10 +103,11 @@ def _part(labels: np.ndarray | None, start: int) -> np.ndarray | None:
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str, path: str, sha256: str) -> Model:
-    from vaezip.registry import load_inference
+    from vaezip.registry import find, numpy_model, verified_tensors
 
-    net, entry = load_inference(name)
-    return Model(entry, net)
+    entry = find(name)
+    tensors = verified_tensors(entry)
+    return Model(entry, numpy_model(entry, tensors), tensors)
 
 
 def load(name: str) -> Model:

@@ -201,7 +201,7 @@ def is_shipped(name: str) -> bool:
     return any(path.name == name + SUFFIX and kind == "shipped" for kind, path in _candidates())
 
 
-def _verified_tensors(entry: ModelEntry) -> dict:
+def verified_tensors(entry: ModelEntry) -> dict:
     """The weights of entry as NumPy arrays, after checking them against their hash."""
     from safetensors.numpy import load_file
 
@@ -232,7 +232,7 @@ def load_model(name_or_entry: str | ModelEntry, device: str = "cpu"):
     from vaezip.models import build_model
 
     entry = _entry(name_or_entry)
-    tensors = _verified_tensors(entry)
+    tensors = verified_tensors(entry)
     model = build_model(entry.config)
     try:
         model.load_state_dict({k: torch.from_numpy(v).float() for k, v in tensors.items()})
@@ -245,12 +245,16 @@ def load_model(name_or_entry: str | ModelEntry, device: str = "cpu"):
 def load_inference(name_or_entry: str | ModelEntry):
     """The model as a NumPy encoder/decoder (inference.NumpyModel), hash-checked: (model,
     entry). Imports no torch."""
+    entry = _entry(name_or_entry)
+    return numpy_model(entry, verified_tensors(entry)), entry
+
+
+def numpy_model(entry: ModelEntry, tensors: dict):
+    """inference.NumpyModel of entry's verified tensors."""
     from vaezip.inference import NumpyModel
 
-    entry = _entry(name_or_entry)
-    tensors = _verified_tensors(entry)
     try:
-        return NumpyModel(entry.config, tensors), entry
+        return NumpyModel(entry.config, tensors)
     except KeyError as exc:
         raise ModelFileError(f"{entry.path}: weights lack {exc} for its config") from None
 

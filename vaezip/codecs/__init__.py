@@ -81,6 +81,7 @@ class Codec:
 
     mode: str = ""
     quality: int = 0
+    version: int = container.CODED_VERSION  # of the coded layout this codec writes
 
     def __init__(self, model, quality: int | None = None):
         self.model = model
@@ -110,7 +111,8 @@ class Codec:
             return container.dumps_float(m.name, m.sha256, payload.mu, payload.sigma,
                                          list(batch.images), packed)
         return container.dumps_coded(m.name, m.sha256, payload.check, self.quality,
-                                     list(batch.images), packed, payload.stream, mode=self.mode)
+                                     list(batch.images), packed, payload.stream, mode=self.mode,
+                                     version=self.version)
 
     def decode(self, vz: VzFile, label: str) -> Latents | Pixels:
         """The file's latents or pixels. FormatError (naming label) if it was made by

@@ -13,9 +13,12 @@ the encoder borrowed. Images go in chunks, so the networks run on batches; a chu
 pops must find enough bits on the stack, so chunks grow from 1 image (which borrows
 from a small fixed seed of pseudo-random words) to CHUNK.
 
-Both sides must compute bit-identical probabilities. They run the same NumPy code on the
-same batches, which is deterministic on one machine; a machine whose BLAS or exp rounds
-differently would decode different pixels, which the pixel checksum then refuses.
+Both sides must compute bit-identical probabilities. encode_exact/decode_exact take them
+from exact.ExactModel (integers and integer tables: the same on every machine), and write
+the current lossless format. encode/decode take them from the float network
+(inference.NumpyModel): deterministic on one machine only, since a machine whose BLAS or
+exp rounds differently computes other probabilities. They remain to read format-3
+lossless files, and the pixel checksum refuses what they cannot decode.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from vaezip.errors import FormatError
 Z_BINS = 256  # bins per unit of z: fine against posterior widths of ~0.05-1
 Z_LIMIT = 8 * Z_BINS  # z in [-8, 8]
 CHUNK = 64  # images per network batch once the stack is full enough
+EXACT_GROWTH = 2  # chunk growth of the exact coder (see chunks)
 SEED_WORDS = 16  # 64 bytes the first pops read from; the untouched ones are not stored
 
 
@@ -35,14 +39,16 @@ def seed_words() -> np.ndarray:
     return np.random.default_rng(20190101).integers(0, 2**32, SEED_WORDS, dtype=np.uint32)
 
 
-def chunks(n: int) -> list[tuple[int, int]]:
-    """[start, stop) of each chunk: 1, 4, 16, then CHUNK images: every chunk pops fewer
-    bits (about 7 bits per latent dim) than the chunks before it pushed (~1,000 per image)."""
+def chunks(n: int, growth: int = 4) -> list[tuple[int, int]]:
+    """[start, stop) of each chunk: 1 image, then growing by `growth` up to CHUNK: every
+    chunk must pop fewer bits (the posterior's, about 7-12 bits per latent dim) than the
+    chunks before it pushed (~1,000 per image), or its pops read an empty stack and draw
+    poor samples. The exact coder grows by 2; format-3 files grew by 4 and keep doing so."""
     out, start, size = [], 0, 1
     while start < n:
         stop = min(n, start + size)
         out.append((start, stop))
-        start, size = stop, min(CHUNK, size * 4)
+        start, size = stop, min(CHUNK, size * growth)
     return out
 
 
@@ -64,6 +70,72 @@ def _posterior(model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _pmf(model, z_bins: np.ndarray, n: int) -> np.ndarray:
     return model.pixel_pmf((z_bins.reshape(n, -1) / Z_BINS).astype(np.float32))
+
+
+def _strip_seed(words: np.ndarray, seed: np.ndarray) -> bytes:
+    """The bottom of the stack still holds the seed words no pop reached: known to the
+    decoder, so not stored; one byte says how many to put back."""
+    kept = 0
+    while kept < min(SEED_WORDS, len(words)) and words[kept] == seed[kept]:
+        kept += 1
+    return bytes([kept]) + words[kept:].astype("<u4").tobytes()
+
+
+def _stack(data: bytes) -> np.ndarray:
+    if not data or data[0] > SEED_WORDS or (len(data) - 1) % 4:
+        raise FormatError("lossless stream is damaged (bad length or seed count)")
+    words = np.concatenate([seed_words()[: data[0]], np.frombuffer(data[1:], dtype="<u4")])
+    return words.astype(np.uint32)
+
+
+def encode_exact(model, pixels: np.ndarray) -> bytes:
+    """uint8 [N, D] -> the coded stream, with exact.ExactModel's integer probabilities."""
+    import constriction
+
+    from vaezip.codecs.exact import Z_RANGE, prior_masses
+
+    categorical = constriction.stream.model.Categorical(perfect=False)
+    prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
+    seed = seed_words()
+    coder = constriction.stream.stack.AnsCoder(seed.copy())
+    for start, stop in chunks(len(pixels), EXACT_GROWTH):
+        x = pixels[start:stop]
+        z = coder.decode(categorical, model.posterior_masses(x))  # bits back: [n * K]
+        masses = model.pixel_masses(z.reshape(len(x), -1).astype(np.int64) - Z_RANGE)
+        coder.encode_reverse(x.ravel().astype(np.int32), categorical, masses)
+        coder.encode_reverse(z, prior)
+    return _strip_seed(coder.get_compressed(), seed)
+
+
+def decode_exact(model, data: bytes, count: int, pixels_per_image: int) -> np.ndarray:
+    """The inverse of encode_exact: uint8 [count, D]. FormatError where the stream cannot
+    be what encode_exact wrote (the pixel checksum catches the rest)."""
+    import constriction
+
+    from vaezip.codecs.exact import Z_RANGE, prior_masses
+
+    categorical = constriction.stream.model.Categorical(perfect=False)
+    prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
+    coder = constriction.stream.stack.AnsCoder(_stack(data))
+    out = np.empty((count, pixels_per_image), dtype=np.uint8)
+    k = model.config.latent_dim
+    try:
+        for start, stop in reversed(chunks(count, EXACT_GROWTH)):
+            n = stop - start
+            z = coder.decode(prior, n * k)
+            masses = model.pixel_masses(z.reshape(n, k).astype(np.int64) - Z_RANGE)
+            x = coder.decode(categorical, masses)  # [n * D]
+            if x.min() < 0 or x.max() >= LEVELS:
+                raise FormatError("lossless stream is damaged (pixel out of range)")
+            out[start:stop] = x.reshape(n, -1)
+            coder.encode_reverse(z, categorical, model.posterior_masses(out[start:stop]))
+    except FormatError:
+        raise
+    except Exception as exc:  # constriction's errors on streams it cannot decode
+        raise FormatError(f"lossless stream is damaged ({exc})") from None
+    if not np.array_equal(coder.get_compressed(), seed_words()):
+        raise FormatError("lossless stream is damaged (the stack did not unwind to its seed)")
+    return out
 
 
 def encode(model, pixels: np.ndarray) -> bytes:

@@ -1,6 +1,11 @@
 """The lossless mode: every 8-bit pixel back, by bits-back coding (bitsback.py) with a
 model whose decoder is a 256-level likelihood.
 
+Files are written in format 4, whose probabilities come from the integer network and
+tables of exact.py and so decode on any machine. Format-3 lossless files took them from
+the float network: they still decode where the arithmetic matches the writer's, and
+otherwise fail with a message saying so.
+
 It takes 28x28 8-bit gray images as they are (no levels, no crop): anything else would
 not round-trip. The checksum covers the model's hash and the decoded pixels, so a stream
 that decodes to anything else is refused.
@@ -8,6 +13,7 @@ that decodes to anything else is refused.
 
 from __future__ import annotations
 
+from vaezip import container
 from vaezip.codecs import Batch, Codec, Payload, Pixels, bitsback
 from vaezip.errors import FormatError, OptionError
 from vaezip.imaging import SIDE
@@ -20,6 +26,7 @@ def lossless_capable(config) -> bool:
 
 class LosslessCodec(Codec):
     mode = "lossless"
+    version = container.EXACT_VERSION
 
     @classmethod
     def check_model(cls, model) -> None:
@@ -39,21 +46,38 @@ class LosslessCodec(Codec):
     def encode(self, batch: Batch) -> Payload:
         if batch.levels is None:
             raise ValueError("the lossless codec needs the images' exact 8-bit levels")
-        return Payload(stream=bitsback.encode(self.model.net, batch.levels),
+        return Payload(stream=bitsback.encode_exact(self.model.exact, batch.levels),
                        check=batch.levels.tobytes())
 
     def _decode(self, vz, label: str) -> Pixels:
         for p in vz.images:
             if (p.width, p.height, p.mode, p.box, p.digit) != (SIDE, SIDE, "L", None, None):
                 raise FormatError(f"{label}: lossless images must be plain 28x28 gray records")
+        exact = vz.version >= container.EXACT_VERSION
         try:
-            levels = bitsback.decode(self.model.net, vz.stream, len(vz),
-                                     self.model.config.input_dim)
+            if exact:
+                levels = bitsback.decode_exact(self.model.exact, vz.stream, len(vz),
+                                               self.model.config.input_dim)
+            else:
+                levels = bitsback.decode(self.model.net, vz.stream, len(vz),
+                                         self.model.config.input_dim)
+            ok = vz.checksum_matches(self.model.sha256, levels.tobytes())
         except FormatError as exc:
+            if not exact:
+                raise FormatError(f"{label}: {_MACHINE_DEPENDENT}") from None
             raise FormatError(f"{label}: {exc}") from None
-        if not vz.checksum_matches(self.model.sha256, levels.tobytes()):
-            raise FormatError(
-                f"{label}: pixel checksum mismatch: the lossless data is damaged, or was made "
-                f"with a different version of model {vz.model!r} (or on a machine whose "
-                f"arithmetic differs)")
+        if not ok:
+            raise FormatError(f"{label}: " + (_MACHINE_DEPENDENT if not exact else (
+                f"pixel checksum mismatch: the lossless data is damaged, or was made with a "
+                f"different version of model {vz.model!r}")))
         return Pixels(levels)
+
+
+# Format-3 lossless files: the stream, the model or the machine may be at fault, and only
+# the last is worth telling the user how to fix.
+_MACHINE_DEPENDENT = (
+    "a format-3 lossless file, whose probabilities depend on the floating-point arithmetic "
+    "of the machine that wrote it, did not decode here (it is damaged, was made with another "
+    "version of its model, or this machine computes differently). Decode it on the machine "
+    "that wrote it, and re-encode the images there with this vaezip: its lossless files "
+    "(format 4) decode on any machine")

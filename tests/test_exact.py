@@ -1,0 +1,131 @@
+"""Lossless files decode on any machine (issue 14): the integer network and tables of
+codecs/exact.py, and decoding in fresh processes under other BLAS kernels, one thread and
+no AVX-512, where the float coder of format 3 failed."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MINI
+from PIL import Image
+
+from vaezip.codecs import bitsback, exact
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+# What a machine other than the writer's may differ in (issue 14's defect report).
+FOREIGN = {
+    "one thread": {"OPENBLAS_NUM_THREADS": "1"},
+    "Haswell kernels": {"OPENBLAS_CORETYPE": "Haswell"},
+    "Prescott kernels": {"OPENBLAS_CORETYPE": "Prescott"},
+    "no AVX-512": {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"},
+}
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    with np.load(MINI) as mini:
+        return mini["test_images"][:40].reshape(40, -1)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from vaezip.model import load
+    from vaezip.registry import LOSSLESS_MODEL
+
+    return load(LOSSLESS_MODEL).exact
+
+
+def test_the_logistic_table_is_what_decimal_arithmetic_gives():
+    table = np.frombuffer(exact.CDF_FILE.read_bytes(), "<u2").reshape(exact.LOG_SCALE_COUNT, -1)
+    assert table.shape == (exact.LOG_SCALE_COUNT, exact.OFFSETS)
+    full = exact.build_logistic_cdf()  # a few seconds: every row, as shipped
+    assert np.array_equal(full, table)
+    assert (np.diff(table.astype(int), axis=1) >= 0).all() and (table[:, 0] == 1 << 14).all()
+
+
+def test_the_exp_tables_are_what_decimal_arithmetic_gives():
+    shipped = np.frombuffer(exact.EXP_FILE.read_bytes(), "<i8")
+    assert np.array_equal(exact.build_exp_tables(), shipped)
+    assert exact.sigma_table()[-exact.LOGVAR_LOW] == exact.SIGMA_UNITS  # exp(0) = 1
+    assert exact.mixture_exp_table()[0] == 4096 and len(exact.mixture_exp_table()) == 256
+
+
+def test_probabilities_are_integers_with_the_promised_totals(shipped, digits):
+    post = shipped.posterior_masses(digits[:5])  # [5 * K, Z_SYMBOLS]
+    assert post.dtype == np.float64 and (post == np.round(post)).all() and (post >= 0).all()
+    assert (post.sum(axis=1) == 2.0**48).all()  # exact: integers below 2^53
+    prior = exact.prior_masses()
+    assert (prior == np.round(prior)).all() and prior.sum() <= 2.0**48
+    z = np.random.default_rng(0).integers(-300, 300, (5, shipped.config.latent_dim))
+    pixels = shipped.pixel_masses(z)  # [5 * 784, 256]
+    assert pixels.dtype == np.float32 and (pixels == np.round(pixels)).all()
+    assert (pixels >= 1).all()  # every level can be coded
+    assert (pixels.astype(np.int64).sum(axis=1) == (1 << 23) + 256).all()
+
+
+def test_sums_past_float64s_exact_integers_are_refused():
+    from vaezip.config import ModelConfig, mlp_parameter_names
+
+    config = ModelConfig(arch="vae", likelihood="logistic", latent_dim=2, hidden=(4,))
+    tensors = {}
+    for prefix, sizes in (("encoder", config.encoder_sizes()),
+                          ("decoder", config.decoder_sizes())):
+        for (w, b), (n_in, n_out) in zip(mlp_parameter_names(prefix, sizes),
+                                         zip(sizes[:-1], sizes[1:], strict=True), strict=True):
+            tensors[w] = np.full((n_out, n_in), 0.1, np.float32)
+            tensors[b] = np.zeros(n_out, np.float32)
+    exact.ExactModel(config, tensors)
+    tensors["decoder.2.weight"] = np.full_like(tensors["decoder.2.weight"], 1e9)
+    with pytest.raises(ValueError, match="past float64's exact integers"):
+        exact.ExactModel(config, tensors)
+
+
+def test_the_exact_coder_round_trips_and_matches_the_float_coders_rate(shipped, digits):
+    data = bitsback.encode_exact(shipped, digits)
+    assert np.array_equal(bitsback.decode_exact(shipped, data, len(digits), 784), digits)
+    assert 8 * len(data) / digits.size < 1.8  # PNG: ~2.8; bench/lossless.py has the full set
+    one = bitsback.encode_exact(shipped, digits[:1])
+    assert np.array_equal(bitsback.decode_exact(shipped, one, 1, 784), digits[:1])
+    assert bitsback.chunks(40, bitsback.EXACT_GROWTH)[:4] == [(0, 1), (1, 3), (3, 7), (7, 15)]
+
+
+def _vaezip(args, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vaezip", *map(str, args)], cwd=cwd,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("setting", sorted(FOREIGN))
+def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting, tmp_path):
+    """The format-4 goldens decode pixel for pixel; encoding their inputs gives the same
+    bytes; and the lossy coded mode gives the same bytes too."""
+    env = FOREIGN[setting]
+    r = _vaezip(["decode", GOLDEN / "lossless4-pack.vz", "-o", tmp_path / "out", "-q"], env,
+                tmp_path)
+    assert r.returncode == 0, r.stderr
+    originals = sorted((GOLDEN / "in" / "digits").rglob("*.png"))
+    for original in originals:
+        back = tmp_path / "out" / original.relative_to(GOLDEN / "in" / "digits")
+        assert np.array_equal(np.asarray(Image.open(back)), np.asarray(Image.open(original)))
+    for golden, args in (("lossless4-pack.vz", ["--pack", "--lossless"]),
+                         ("coded-pack.vz", ["--pack"])):
+        out = tmp_path / golden
+        r = _vaezip(["encode", GOLDEN / "in" / "digits", *args, "-o", out, "-q"], env, tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == (GOLDEN / golden).read_bytes(), (setting, golden)
+
+
+def test_format_3_lossless_files_that_cannot_decode_here_say_why(tmp_path):
+    """A format-3 file took its probabilities from floats: under other kernels it may not
+    decode. Then the message says why and how to recover, and nothing is written."""
+    r = _vaezip(["decode", GOLDEN / "lossless-pack.vz", "-o", tmp_path / "out", "-q"],
+                FOREIGN["Haswell kernels"], tmp_path)
+    if r.returncode == 0:  # this machine's Haswell kernels round as the writer's did
+        assert (tmp_path / "out" / "d0.png").is_file()
+        return
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "format-3 lossless file" in r.stderr
+    assert "Decode it on the machine that wrote it" in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,258 @@
+"""Exact arithmetic for bits-back coding: an integer network and integer probability tables,
+so that the lossless coder computes the same probabilities on every machine.
+
+Why: a float network's outputs change with the BLAS kernel, the thread count (summation
+order) and the SIMD width of exp; a bits-back decoder that computes a posterior or a pmf
+one rounding away from the encoder's loses the whole stream. Here nothing that sets a
+probability is a float rounded at run time:
+
+- Weights are the shipped float16 weights times a power of two, rounded to integers once
+  at load (a fixed IEEE operation: the same integers everywhere). Activations are
+  integers in units of 2^-ACT_BITS, clipped to ACT_MAX.
+- Each layer is one float64 matrix product of integer-valued operands. Every product and
+  every partial sum is an integer below 2^53 (checked at load from the weights' range),
+  so the result is exact in any summation order, with or without FMA, on any kernel.
+- Requantisation and the parameters' grids are power-of-two scalings and floors.
+- exp and the logistic CDF come from tables built with exact decimal arithmetic and
+  shipped (exp_tables.bin, logistic_cdf.bin; tests rebuild them); the prior and the
+  posterior come from the normal CDF table of entropy.py.
+
+Probabilities go to constriction as integer-valued floats; it normalises them with its own
+deterministic fixed-point arithmetic.
+"""
+
+from __future__ import annotations
+
+import functools
+from decimal import Decimal, getcontext
+from pathlib import Path
+
+import numpy as np
+
+from vaezip.codecs.entropy import CDF_POINTS, CDF_RANGE, normal_cdf
+from vaezip.config import LEVELS, mlp_parameter_names
+
+ACT_BITS = 14  # hidden activations: integers in units of 2^-14
+WEIGHT_BITS = 16  # weights: integers in units of 2^-16
+INPUT_BITS = 28  # first layer: pixels enter as 0..255, weights in units of 2^-28 / 255
+ACT_MAX = (1 << 24) - 1  # activations clipped to [0, 2^24): bounds every sum
+OUT_BITS = ACT_BITS + WEIGHT_BITS  # a layer's output: integers in units of 2^-30
+
+Z_BINS = 128  # z is coded on bins of 1/128, centred on j / 128
+Z_RANGE = Z_BINS * CDF_RANGE - 1  # j in [-1023, 1023]: z in [-8, 8]
+Z_SYMBOLS = 2 * Z_RANGE + 1
+SIGMA_UNITS = 4096  # the posterior's sigma: an integer number of 1/4096
+LOGVAR_STEPS = 32  # log sigma^2 on a grid of 1/32 ...
+LOGVAR_LOW, LOGVAR_HIGH = -20 * LOGVAR_STEPS, 6 * LOGVAR_STEPS  # ... in [-20, 6]
+
+MEAN_UNITS = 255  # pixel means in units of 1/255 of the [-1, 1] scale (half a level)
+MEAN_LIMIT = 1020  # means clipped to [-4, 4]: background pixels sit far below -1 (to -17)
+LOG_SCALE_STEPS = 16  # log scales on a grid of 1/16 ...
+LOG_SCALE_LOW = -7 * LOG_SCALE_STEPS  # ... from -7 (the float model's floor) ...
+LOG_SCALE_COUNT = 160  # ... to +3
+CDF_BITS = 15  # the logistic table: round(2^15 sigmoid(d / (255 exp(log scale))))
+OFFSETS = LEVELS - 2 + MEAN_LIMIT + 1  # |edge - mean| <= 254 + 1020 units: 1275 offsets
+MIX_BITS = 8  # mixture weights: integers summing to 2^8
+LOGIT_STEPS = 16  # mixture logits on a grid of 1/16; weights from exp(-d / 16)
+SIGMAS = LOGVAR_HIGH - LOGVAR_LOW + 1
+CDF_FILE = Path(__file__).with_name("logistic_cdf.bin")
+EXP_FILE = Path(__file__).with_name("exp_tables.bin")
+
+
+def _decimal_exp(x: Decimal) -> Decimal:
+    return x.exp()
+
+
+def build_exp_tables() -> np.ndarray:
+    """int64 [SIGMAS + 256], by decimal arithmetic (the same on any machine; shipped as
+    exp_tables.bin, which a test rebuilds):
+    - round(4096 exp(lv / 64)), at least 1, for lv = LOGVAR_LOW .. LOGVAR_HIGH: sigma in
+      1/4096 from log sigma^2 on a grid of 1/32;
+    - round(2^12 exp(-d / 16)) for d = 0 .. 255: the unnormalised weight of a mixture
+      component whose logit is d/16 below the largest."""
+    getcontext().prec = 40
+    sigmas = [max(1, int((Decimal(SIGMA_UNITS) * _decimal_exp(Decimal(lv) / 64))
+                         .to_integral_value())) for lv in range(LOGVAR_LOW, LOGVAR_HIGH + 1)]
+    weights = [int((Decimal(4096) * _decimal_exp(Decimal(-d) / LOGIT_STEPS)).to_integral_value())
+               for d in range(256)]
+    return np.array(sigmas + weights, dtype=np.int64)
+
+
+@functools.cache
+def _exp_tables() -> np.ndarray:
+    return np.frombuffer(EXP_FILE.read_bytes(), dtype="<i8").astype(np.int64)
+
+
+def sigma_table() -> np.ndarray:
+    """int64 [SIGMAS]: sigma in 1/4096 for each log sigma^2 step (see build_exp_tables)."""
+    return _exp_tables()[:SIGMAS]
+
+
+def mixture_exp_table() -> np.ndarray:
+    """int64 [256]: the mixture weights' exp table (see build_exp_tables)."""
+    return _exp_tables()[SIGMAS:]
+
+
+def build_logistic_cdf() -> np.ndarray:
+    """uint16 [LOG_SCALE_COUNT, OFFSETS]: round(2^15 sigmoid(d / (255 exp(s / 16)))) for
+    s = LOG_SCALE_LOW + row and d = 0 .. OFFSETS - 1, by decimal arithmetic (slow: a few
+    seconds; the result ships as logistic_cdf.bin and a test rebuilds rows of it)."""
+    getcontext().prec = 40
+    out = np.empty((LOG_SCALE_COUNT, OFFSETS), dtype=np.uint16)
+    for row in range(LOG_SCALE_COUNT):
+        inv_scale = _decimal_exp(-Decimal(LOG_SCALE_LOW + row) / LOG_SCALE_STEPS) / MEAN_UNITS
+        for d in range(OFFSETS):
+            value = Decimal(1 << CDF_BITS) / (1 + _decimal_exp(-d * inv_scale))
+            out[row, d] = int(value.to_integral_value())
+    return out
+
+
+@functools.cache
+def _parity_windows() -> np.ndarray:
+    """A strided view [2, LOG_SCALE_COUNT, W, 255]: [p, s, i] holds the logistic CDF at the
+    255 level edges for a mean whose first offset is 2 i + p (edges are 2 units apart)."""
+    half = np.frombuffer(CDF_FILE.read_bytes(), dtype="<u2").reshape(LOG_SCALE_COUNT, OFFSETS)
+    half = half.astype(np.float32)
+    full = np.concatenate([(1 << CDF_BITS) - half[:, :0:-1], half], axis=1)  # d = -574..574
+    even = full[:, 0::2]  # 575 columns: offsets -574, -572, .., 574
+    odd = np.concatenate([full[:, 1::2], full[:, -1:]], axis=1)  # 574, padded (never read)
+    return np.lib.stride_tricks.sliding_window_view(np.stack([even, odd]), LEVELS - 1, axis=2)
+
+
+@functools.cache
+def prior_masses() -> np.ndarray:
+    """float64 [Z_SYMBOLS]: N(0, 1) mass of each z bin, integer differences of the normal
+    CDF table (edges (2j +- 1) / 256 are table points k / 512)."""
+    cdf = normal_cdf()
+    centre = CDF_RANGE * CDF_POINTS
+    step = CDF_POINTS // (2 * Z_BINS)  # table points per half bin
+    j = np.arange(-Z_RANGE, Z_RANGE + 2)
+    edges = np.clip((2 * j - 1) * step, -centre, centre)
+    return np.diff(cdf[edges + centre]).astype(np.float64)
+
+
+@functools.cache
+def _edges() -> np.ndarray:
+    """float64 [Z_SYMBOLS + 1]: the z bins' edges in units of 1/(2 Z_BINS)."""
+    return (2 * np.arange(-Z_RANGE, Z_RANGE + 2) - 1).astype(np.float64)
+
+
+@functools.cache
+def _normal_cdf_float() -> np.ndarray:
+    """The normal CDF table as float64: exact (integers < 2^53). Rounding it to 2^24 for
+    float32 was measured to cost 0.01 bits/dim: the posterior needs the fine tails."""
+    return normal_cdf().astype(np.float64)
+
+
+class ExactModel:
+    """The VAE's encoder and decoder in integer arithmetic, for bits-back coding."""
+
+    def __init__(self, config, tensors: dict[str, np.ndarray]):
+        self.config = config
+        self._encoder = self._layers(tensors, "encoder", config.encoder_sizes(), first=True)
+        self._decoder = self._layers(tensors, "decoder", config.decoder_sizes(), first=False)
+
+    @staticmethod
+    def _layers(tensors, prefix, sizes, first):
+        layers = []
+        for i, (w, b) in enumerate(mlp_parameter_names(prefix, sizes)):
+            weight = tensors[w].astype(np.float64).T  # [in, out]
+            bias = tensors[b].astype(np.float64)
+            if i == 0 and first:  # pixels 0..255 in; out in units of 2^-INPUT_BITS
+                w_int = np.round(weight * (2.0**INPUT_BITS / 255))
+                b_int = np.round(bias * 2.0**INPUT_BITS)
+                shift, in_max = INPUT_BITS - ACT_BITS, 255
+            else:
+                w_int = np.round(weight * 2.0**WEIGHT_BITS)
+                b_int = np.round(bias * 2.0**OUT_BITS)
+                shift, in_max = WEIGHT_BITS, (ACT_MAX if i else (1 << ACT_BITS) * 8)
+            bound = in_max * np.abs(w_int).sum(axis=0).max() + np.abs(b_int).max()
+            if bound >= 2.0**53:
+                raise ValueError(f"{prefix} layer {i}: sums could reach 2^{np.log2(bound):.0f}, "
+                                 f"past float64's exact integers")
+            layers.append((np.ascontiguousarray(w_int), b_int, 2.0**-shift))
+        return layers
+
+    @staticmethod
+    def _run(layers, x: np.ndarray) -> np.ndarray:
+        """Integer-valued float64 in, the last layer's integer sums out (units 2^-30)."""
+        for i, (weight, bias, scale) in enumerate(layers):
+            x = x @ weight + bias  # exact: integer operands, every sum below 2^53
+            if i < len(layers) - 1:
+                x = np.clip(np.floor(x * scale), 0, ACT_MAX)  # ReLU, back to 2^-14 units
+        return x
+
+    @staticmethod
+    def _grid(acc: np.ndarray, steps: int) -> np.ndarray:
+        """round(acc / 2^30 * steps), half up, as int64 (steps a power of two or 255)."""
+        return np.floor((acc * steps + 2.0 ** (OUT_BITS - 1)) * 2.0**-OUT_BITS).astype(np.int64)
+
+    def posterior(self, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 pixels [n, D] -> (mean in units of 1/(2 Z_BINS), sigma in 1/4096), int64
+        [n, K] each."""
+        acc = self._run(self._encoder, levels.astype(np.float64))
+        k = self.config.latent_dim
+        mean = np.clip(self._grid(acc[:, :k], 2 * Z_BINS), -2 * Z_BINS * 8, 2 * Z_BINS * 8)
+        logvar = np.clip(self._grid(acc[:, k:], LOGVAR_STEPS), LOGVAR_LOW, LOGVAR_HIGH)
+        return mean, sigma_table()[logvar - LOGVAR_LOW]
+
+    def posterior_masses(self, levels: np.ndarray) -> np.ndarray:
+        """float64 [n * K, Z_SYMBOLS]: q(z | x) of every z bin, integer masses out of 2^48
+        (differences of the normal CDF table at integer indices)."""
+        mean, sigma = self.posterior(levels)
+        mean = mean.reshape(-1, 1).astype(np.float64)
+        sigma = sigma.reshape(-1, 1).astype(np.float64)
+        # Table index round(512 (edge - mean) / (2 Z_BINS sigma)) = floor(a / b) with
+        # integers a = (edge - mean) 2 scale + sigma, b = 2 sigma. |a| < 2^27 and b < 2^20,
+        # so a / b is never within float64 rounding of an integer it is not: the correctly
+        # rounded IEEE quotient floors to the exact integer quotient, on every machine.
+        scale = CDF_POINTS * SIGMA_UNITS // (2 * Z_BINS)
+        centre = CDF_RANGE * CDF_POINTS
+        index = _edges() * (2 * scale) + (sigma - 2 * scale * mean)  # exact integers
+        np.divide(index, 2 * sigma, out=index)
+        np.floor(index, out=index)
+        index += centre  # table positions 0 .. 2 centre
+        np.clip(index, 0, 2 * centre, out=index)
+        index[:, 0], index[:, -1] = 0, 2 * centre  # the outermost bins take the tails
+        cdf = _normal_cdf_float()[index.astype(np.intp)]
+        return np.subtract(cdf[:, 1:], cdf[:, :-1])
+
+    def pixel_masses(self, z_index: np.ndarray) -> np.ndarray:
+        """z bins j [n, K] -> float32 [n * D, 256]: each pixel's frequencies of the 256
+        levels, integers >= 1 summing to 2^23 + 256."""
+        z = z_index.astype(np.float64) * (2.0**ACT_BITS / Z_BINS)  # exact: a power of two
+        acc = self._run(self._decoder, z)
+        n, m = len(acc), self.config.mixture
+        params = acc.reshape(n, 3, m, -1)  # [n, 3, M, D]: logits, means, log scales
+        logits = self._grid(params[:, 0], LOGIT_STEPS)
+        means = np.clip(self._grid(params[:, 1], MEAN_UNITS), -MEAN_LIMIT, MEAN_LIMIT)
+        scales = np.clip(self._grid(params[:, 2], LOG_SCALE_STEPS) - LOG_SCALE_LOW, 0,
+                         LOG_SCALE_COUNT - 1)
+        # Mixture weights: exp table, then integers summing to exactly 2^MIX_BITS (the
+        # remainder of the floor goes to the largest component, which comes first).
+        order = np.argsort(-logits, axis=1, kind="stable")  # [n, M, D]: the top first
+        logits, means, scales = (np.take_along_axis(a, order, 1) for a in (logits, means, scales))
+        raw = mixture_exp_table()[np.minimum(logits[:, :1] - logits, 255)]  # [n, M, D]
+        weights = (raw << MIX_BITS) // raw.sum(axis=1, keepdims=True)
+        weights[:, 0] += (1 << MIX_BITS) - weights.sum(axis=1)
+        # CDF at the 255 edges between levels, for each component: the edge below level v
+        # sits at 2v - 256 units, so edge 1 is at offset -254 - mean from the mean, which
+        # is column MEAN_LIMIT - mean of the table (offsets -1274 .. 1274); then every 2nd.
+        windows = _parity_windows()
+        start = (MEAN_LIMIT - means).reshape(n, m, -1).transpose(1, 0, 2).reshape(m, -1)
+        scales = scales.transpose(1, 0, 2).reshape(m, -1)
+        weights = weights.transpose(1, 0, 2).reshape(m, -1).astype(np.float32)
+        # float32 is exact: every product and partial sum is an integer <= 2^23.
+        edges = windows[start[0] & 1, scales[0], start[0] >> 1]  # [n D, 255], a copy
+        edges *= weights[0][:, None]
+        for k in range(1, m):  # most other components weigh 0 out of 2^8: skip those rows
+            rows = np.flatnonzero(weights[k])
+            st = start[k, rows]
+            edges[rows] += windows[st & 1, scales[k, rows], st >> 1] * weights[k, rows, None]
+        total = float(1 << (MIX_BITS + CDF_BITS))
+        masses = np.empty((len(edges), LEVELS), dtype=np.float32)
+        masses[:, 0] = edges[:, 0]
+        np.subtract(edges[:, 1:], edges[:, :-1], out=masses[:, 1 : LEVELS - 1])
+        np.subtract(total, edges[:, -1], out=masses[:, LEVELS - 1])
+        masses += 1  # every level possible
+        return masses
