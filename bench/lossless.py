@@ -107,7 +107,7 @@ def main() -> None:
         "",
         f"- Model {LOSSLESS_MODEL}: -ELBO {elbo:.4f} bits/dim on these digits; the packed "
         f"archive codes at {rate:.4f}, an overhead of {rate - elbo:+.4f} bits/dim "
-        "(bin discretisation of z, 64-byte seed, ANS).",
+        "(z on bins of 1/128, integer grids for the network outputs, 64-byte seed, ANS).",
         f"- Packed archive: {len(archive):,} bytes, {len(archive) / n:.1f} B per digit. "
         f"Encode {result['encode_images_per_second']:.0f} images/s, decode "
         f"{result['decode_images_per_second']:.0f} images/s (one process, NumPy).",
