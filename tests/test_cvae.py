@@ -86,12 +86,14 @@ def test_encode_with_the_digit_stores_it_and_decode_uses_it(run_cli, tmp_path):
 
 
 def test_digits_in_the_format():
+    from dataclasses import replace
+
     from test_codec import dumps, make_vz, rewrite
 
     plain = dumps(make_vz(1))
     assert b'"vaezip":"1"' in plain  # files without digits stay readable by version 1
     vz = make_vz(2)
-    vz.images = [codec.replace(p, digit=d) for p, d in zip(vz.images, (3, 9), strict=True)]
+    vz.images = [replace(p, digit=d) for p, d in zip(vz.images, (3, 9), strict=True)]
     back = codec.loads(dumps(vz), "x.vz")
     assert [p.digit for p in back.images] == [3, 9]
     broken = rewrite(dumps(vz), lambda h: h["__metadata__"].update(

@@ -35,22 +35,24 @@ import json
 import lzma
 import struct
 import zlib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from vaezip.errors import FormatError
-from vaezip.imaging import MAX_PIXELS, MODES, POLARITIES, SIDE, Placement
-from vaezip.names import is_model_name, is_safe_file_name
+from vaezip.imaging import Placement
+from vaezip.names import is_model_name
+from vaezip.records import LONE_NAME, images_from_json, placement_record
 
 FORMAT_KEY = "vaezip"
-FORMAT_VERSION = 4  # 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless
+# 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless; 5: framed archives
+FORMAT_VERSION = 5
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
 EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
+FRAME_VERSION = 5  # framed archives (archive.py) and their frames' payloads
 MODE_QUANTISED, MODE_LOSSLESS = 0, 1
 FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
-LONE_NAME = "image.png"  # a single image's stored name: it decodes to the .vz file's name
 CODED_HEADER = 6  # bytes before the variable part: two bytes of nibbles, the CRC-32
 # Raw LZMA2 (no .xz container: its ~60 bytes of framing would outweigh a digit's code).
 # A 1 MiB dictionary: preset 9's 64 MiB costs ~30 ms to set up for every file.
@@ -58,7 +60,6 @@ _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 20}]
 HASH_CHARS = 12  # 48 bits of the weights hash: plenty to tell versions of a model apart
 DTYPES = {"F16": np.float16, "F32": np.float32}
 MAX_HEADER = 100_000_000  # bytes; a packed archive of 1M images has a ~50 MB header
-_PLACEMENT_DEFAULTS = {f.name: f.default for f in fields(Placement) if f.name != "name"}
 
 
 MODE_FLOAT = "float"  # the float layout (versions 1-2): mu and sigma as float16 tensors
@@ -91,24 +92,20 @@ class VzFile:
         """Whether the stored CRC-32 is that of the model's hash, then check, then (for
         quantised latents) the body. check: the grid for quantised latents, the decoded
         pixels for lossless files."""
-        return self.checksum == coded_checksum(self.mode, model_hash, check, self.body)
+        return self.checksum == coded_checksum(self.mode, model_hash, check, self.body,
+                                               self.version)
 
 
-def coded_checksum(mode: str, model_hash: str, check: bytes, body: bytes) -> int:
+def coded_checksum(mode: str, model_hash: str, check: bytes, body: bytes,
+                   version: int = CODED_VERSION) -> int:
+    """CRC-32 of the model's hash, then check, then the body: except in lossless files of
+    versions 3-4, whose CRC covers the decoded pixels (check) instead of the body."""
     crc = zlib.crc32(check, zlib.crc32(model_hash[:HASH_CHARS].encode()))
-    return zlib.crc32(body, crc) if mode == MODE_NAMES[MODE_QUANTISED] else crc
+    covers_body = mode == MODE_NAMES[MODE_QUANTISED] or version >= FRAME_VERSION
+    return zlib.crc32(body, crc) if covers_body else crc
 
 
 # --- writing -------------------------------------------------------------------------
-
-
-def _placement_record(p: Placement) -> dict:
-    record: dict = {"name": p.name}
-    for key, default in _PLACEMENT_DEFAULTS.items():
-        value = getattr(p, key)
-        if value != default:
-            record[key] = list(value) if isinstance(value, tuple) else value
-    return record
 
 
 def dumps_float(model: str, model_hash: str, mu: np.ndarray, sigma: np.ndarray,
@@ -124,7 +121,7 @@ def dumps_float(model: str, model_hash: str, mu: np.ndarray, sigma: np.ndarray,
         FORMAT_KEY: str(FLOAT_VERSION if labelled else 1),
         "model": model,
         "sha256": model_hash[:HASH_CHARS],
-        "images": json.dumps([_placement_record(p) for p in images],
+        "images": json.dumps([placement_record(p) for p in images],
                              separators=(",", ":"), ensure_ascii=False),
     }
     if packed:
@@ -152,32 +149,44 @@ def _uvarint(value: int) -> bytes:
 def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                 images: list[Placement], packed: bool, stream: bytes,
                 mode: str = "quantised", version: int = CODED_VERSION) -> bytes:
-    """The bytes of a coded (version 3) .vz file holding an ANS stream of len(images)
-    images. A lone image whose placement is the default (a 28x28 MNIST-style digit) and
-    has no label stores no placement at all; a lone image's record leaves out its name
-    (it decodes to the file's name). Records are LZMA2-compressed where that is shorter."""
-    records = [_placement_record(p) for p in images]
-    if not packed:
-        records[0].pop("name")
+    """The bytes of a coded (version 3 or 4) .vz file holding an ANS stream of len(images)
+    images: one uint8 tensor, named after the model, holding coded_payload."""
+    payload = coded_payload(model_hash, check, quality, images, stream, mode, version,
+                            packed=packed)
+    header = {model: {"dtype": "U8", "shape": [len(payload)],
+                      "data_offsets": [0, len(payload)]}}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text + payload
+
+
+def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Placement],
+                  stream: bytes, mode: str, version: int, *, packed: bool,
+                  named: bool = True) -> bytes:
+    """The coded bytes of len(images) images: two bytes of nibbles, the CRC-32, then the
+    count (packed), the placement records and the stream. A lone image's record leaves
+    out its name (it decodes to the file's name), and so do a frame's (named=False: the
+    archive's index holds them); records equal to the default (a 28x28 MNIST-style digit)
+    are not stored where nothing else needs them. Records are LZMA2-compressed where that
+    is shorter."""
+    records = [placement_record(p) for p in images]
+    if not (packed and named):
+        for record in records:
+            record.pop("name")
     flags = FLAG_PACKED if packed else 0
     body = bytearray()
     if packed:
         body += _uvarint(len(images))
-    if packed or records[0]:
+    if (packed and named) or any(records):
         text = json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
         squeezed = lzma.compress(text, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
         flags |= FLAG_PLACEMENTS | (0 if len(squeezed) < len(text) else FLAG_PLAIN)
         blob = squeezed if len(squeezed) < len(text) else text
         body += _uvarint(len(blob)) + blob
     body += stream
-    checksum = coded_checksum(mode, model_hash, check, bytes(body))
+    checksum = coded_checksum(mode, model_hash, check, bytes(body), version)
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
-    payload = bytes([version << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
+    return bytes([version << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
         "<I", checksum) + bytes(body)
-    header = {model: {"dtype": "U8", "shape": [len(payload)],
-                      "data_offsets": [0, len(payload)]}}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    return struct.pack("<Q", len(text)) + text + payload
 
 
 # --- reading -------------------------------------------------------------------------
@@ -243,7 +252,7 @@ def loads(data: bytes, label: str) -> VzFile:
         raise FormatError(f"{label}: version {meta[FORMAT_KEY]} files are coded, but this "
                           f"one has float tensors")
     mu, sigma = _latents(header, tensors, label)
-    images = _images(meta, len(mu), label)
+    images = images_from_json(meta, len(mu), label)
     model = meta.get("model")
     model_hash = meta.get("sha256")
     if not is_model_name(model):
@@ -262,12 +271,22 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
     ((model, array),) = tensors.items()
     if not is_model_name(model):
         raise FormatError(f"{label}: missing or invalid model name {model!r}")
-    payload = array.tobytes() if array.ndim == 1 else b""
+    return parse_payload(model, array.tobytes() if array.ndim == 1 else b"", label)
+
+
+def parse_payload(model: str, payload: bytes, label: str,
+                  names: list[str] | None = None) -> VzFile:
+    """A coded payload (coded_payload's bytes) as a VzFile; names: a frame's member names,
+    which its records leave out."""
+    frame = names is not None
     if len(payload) < CODED_HEADER:
         raise FormatError(f"{label}: coded data of {len(payload)} bytes is truncated")
     version, mode = payload[0] >> 4, payload[0] & 15
     flags, quality = payload[1] >> 4, payload[1] & 15
     _check_version(version, label)
+    if frame != (version == FRAME_VERSION):
+        raise FormatError(f"{label}: version {version} coded data " + (
+            "in a frame" if frame else "outside a framed archive"))
     if version < CODED_VERSION:
         raise FormatError(f"{label}: a single uint8 tensor, but version {version} is a "
                           f"float layout")
@@ -296,7 +315,7 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
                 return value
 
     count = varint("image count") if flags & FLAG_PACKED else 1
-    if not 1 <= count <= 100_000_000:
+    if not 1 <= count <= 100_000_000 or (frame and count != len(names)):
         raise FormatError(f"{label}: invalid image count {count}")
     if flags & FLAG_PLACEMENTS:
         size = varint("placement length")
@@ -312,8 +331,10 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
             if not inflate.eof:
                 raise FormatError(f"{label}: placement records are truncated or too large")
         pos += size
-        images = _images({"images": text.decode("utf-8", "replace")}, count, label,
-                         lone=not flags & FLAG_PACKED)
+        images = images_from_json({"images": text.decode("utf-8", "replace")}, count, label,
+                         lone=not flags & FLAG_PACKED, names=names)
+    elif frame:
+        images = [Placement(name=name) for name in names]
     else:
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
@@ -364,85 +385,3 @@ def _latents(header: dict, tensors: dict, label: str) -> tuple[np.ndarray, np.nd
     if (sigma < 0).any():
         raise FormatError(f"{label}: sigma must not be negative")
     return mu, sigma
-
-
-def _images(meta: dict, n: int, label: str, lone: bool = False) -> list[Placement]:
-    """The placement records of meta["images"]; lone: one coded image, whose record
-    carries no name (the .vz file names it)."""
-    try:
-        records = json.loads(meta.get("images", ""))
-    except ValueError:
-        raise FormatError(f"{label}: missing or invalid images metadata") from None
-    if lone:
-        if not (isinstance(records, list) and len(records) == 1
-                and isinstance(records[0], dict) and "name" not in records[0]):
-            raise FormatError(f"{label}: a single image needs one record, without a name")
-        records = [{"name": LONE_NAME, **records[0]}]
-    if not isinstance(records, list) or len(records) != n:
-        raise FormatError(f"{label}: images metadata must list {n} images")
-    images = [_placement(r, f"{label}: image {i}") for i, r in enumerate(records)]
-    names = [p.name for p in images]
-    if len(set(names)) != len(names):
-        raise FormatError(f"{label}: duplicate image names")
-    return images
-
-
-def check_name(name, where: str) -> str:
-    """A stored file name must be a plain relative path: it becomes a path on decode."""
-    if not is_safe_file_name(name):
-        raise FormatError(f"{where}: unsafe or invalid file name {name!r}")
-    return name
-
-
-def _int(record: dict, key: str, low: int, high: int, where: str) -> int:
-    value = record[key]
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise FormatError(f"{where}: {key} must be an integer in [{low}, {high}], not {value!r}")
-    return value
-
-
-def _placement(record, where: str) -> Placement:
-    if not isinstance(record, dict):
-        raise FormatError(f"{where}: not a JSON object")
-    unknown = set(record) - {"name", *_PLACEMENT_DEFAULTS}
-    if unknown:
-        raise FormatError(f"{where}: unknown fields {sorted(unknown)}")
-    r = {**{k: list(v) if isinstance(v, tuple) else v for k, v in _PLACEMENT_DEFAULTS.items()},
-         **record}
-    name = check_name(r.get("name"), where)
-    width = _int(r, "width", 1, MAX_PIXELS, where)
-    height = _int(r, "height", 1, MAX_PIXELS, where)
-    if width * height > MAX_PIXELS:
-        raise FormatError(f"{where}: {width}x{height} is over the {MAX_PIXELS:,}-pixel limit")
-    if r["mode"] not in MODES:
-        raise FormatError(f"{where}: mode must be one of {', '.join(MODES)}")
-    if r["polarity"] not in POLARITIES:
-        raise FormatError(f"{where}: polarity must be one of {', '.join(POLARITIES)}")
-    background = _int(r, "background", 0, 255, where)
-    ink = _int(r, "ink", 0, 255, where)
-    box = r["box"]
-    offset = r["offset"]
-    if not (isinstance(offset, list) and len(offset) == 2):
-        raise FormatError(f"{where}: offset must be [x, y]")
-    if box is None:
-        if (width, height) != (SIDE, SIDE) or offset != [0, 0]:
-            raise FormatError(f"{where}: an image without a crop box must be {SIDE}x{SIDE}")
-    else:
-        if not (isinstance(box, list) and len(box) == 4):
-            raise FormatError(f"{where}: box must be [x, y, w, h]")
-        x0, y0, bw, bh = (_int(dict(zip("xywh", box, strict=True)), k, lo, hi, where)
-                          for k, lo, hi in (("x", 0, width - 1), ("y", 0, height - 1),
-                                            ("w", 1, width), ("h", 1, height)))
-        if x0 + bw > width or y0 + bh > height:
-            raise FormatError(f"{where}: box {box} lies outside the {width}x{height} image")
-        box = (x0, y0, bw, bh)
-    digit = r["digit"]
-    if digit is not None:
-        digit = _int(r, "digit", 0, 255, where)
-    placement = Placement(name=name, width=width, height=height, mode=r["mode"],
-                          polarity=r["polarity"], background=background, ink=ink, box=box,
-                          offset=(0, 0), digit=digit)
-    sw, sh = placement.scaled_size
-    dx = _int(dict(x=offset[0]), "x", 0, SIDE - sw, where)
-    dy = _int(dict(y=offset[1]), "y", 0, SIDE - sh, where)
-    return replace(placement, offset=(dx, dy))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from vaezip.errors import FormatError
+
 # Lower-case words joined by single '-', '_' or '.': no slashes, no '..', no hidden files,
 # so a name can never point outside the registry's folders.
 MODEL_NAME_RE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
@@ -24,3 +26,10 @@ def is_safe_file_name(name) -> bool:
     return not (not isinstance(name, str) or not name or len(name) > MAX_FILE_NAME
                 or name.startswith("/") or "\\" in name or any(ord(c) < 32 for c in name)
                 or any(part in ("", ".", "..") for part in name.split("/")))
+
+
+def check_name(name, where: str) -> str:
+    """A stored file name must be a plain relative path: it becomes a path on decode."""
+    if not is_safe_file_name(name):
+        raise FormatError(f"{where}: unsafe or invalid file name {name!r}")
+    return name

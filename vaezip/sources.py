@@ -10,8 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vaezip.errors import FormatError, ImageError, UsageError
-from vaezip.names import is_safe_file_name
+from vaezip.errors import ImageError, UsageError
+from vaezip.names import check_name
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                   ".ppm", ".pbm", ".pnm", ".tga", ".ico"}
@@ -50,13 +50,6 @@ class Source:
             return int(nbytes)
         w, h = content.size  # a PIL image: its raw pixel bytes
         return w * h * len(content.getbands())
-
-
-def check_name(name, where: str) -> str:
-    """A stored file name must be a plain relative path: it becomes a path on decode."""
-    if not is_safe_file_name(name):
-        raise FormatError(f"{where}: unsafe or invalid file name {name!r}")
-    return name
 
 
 def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list[Source]:
