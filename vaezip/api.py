@@ -54,7 +54,14 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
                             float_latents=float_latents, digit=digit)
     codec = options.codec()
     read = read_batch(sources, codec, digit)
-    return codec.file_bytes(read.batch, packed=not single)
+    if single or codec.mode == "float":  # float latents: the version 1-2 archive
+        return codec.file_bytes(read.batch, packed=not single)
+    from vaezip.archive import FRAME_IMAGES, framed_bytes
+
+    size, batch = FRAME_IMAGES[codec.mode], read.batch
+    return framed_bytes(codec.model.name, [
+        (codec.frame_bytes(batch[i : i + size]), [p.name for p in batch.images[i : i + size]])
+        for i in range(0, len(batch), size)])
 
 
 def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool = False):
@@ -69,8 +76,14 @@ def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool
     from vaezip import container
     from vaezip.pipeline import DecodeOptions, decode_file
 
-    vz = container.loads(bytes(data), "<data>")
-    images = decode_file(vz, "<data>", DecodeOptions(sample=sample, seed=seed, native=native))
+    options = DecodeOptions(sample=sample, seed=seed, native=native)
+    data = bytes(data)
+    if container.is_framed_bytes(data):
+        from vaezip.packing import decode_archive
+
+        return decode_archive(data, "<data>", options)
+    vz = container.loads(data, "<data>")
+    images = decode_file(vz, "<data>", options)
     if vz.packed:
         return [(p.name, image) for p, image in zip(vz.images, images, strict=True)]
     return images[0]

@@ -192,25 +192,43 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
 # --- reading -------------------------------------------------------------------------
 
 
-def sniff(data: bytes) -> bool:
-    """Whether data looks like a .vz file (its header names a model or vaezip metadata),
-    without validating it: to tell a .vz given as an image from an image."""
+def is_framed(header: dict) -> bool:
+    """A framed archive's header (archive.py): no metadata, frames named 0 .. n-2, and one
+    more tensor, the index, named after the model."""
+    return (isinstance(header, dict) and "__metadata__" not in header and len(header) >= 2
+            and all(str(i) in header for i in range(len(header) - 1)))
+
+
+def is_framed_bytes(data: bytes) -> bool:
+    """Whether data is a framed archive (by its header alone)."""
+    header = _header(data)
+    return header is not None and is_framed(header)
+
+
+def _header(data: bytes) -> dict | None:
     if len(data) < 10 or data[8:9] != b"{":
-        return False
+        return None
     (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > min(len(data) - 8, 1 << 20):
-        return False
+    if header_len > min(len(data) - 8, MAX_HEADER):
+        return None
     try:
         header = json.loads(data[8 : 8 + header_len])
     except ValueError:
-        return False
-    if not isinstance(header, dict):
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def sniff(data: bytes) -> bool:
+    """Whether data looks like a .vz file (its header names a model or vaezip metadata),
+    without validating it: to tell a .vz given as an image from an image."""
+    header = _header(data)
+    if header is None:
         return False
     meta = header.get("__metadata__")
     if isinstance(meta, dict):
         return FORMAT_KEY in meta
-    return len(header) == 1 and all(isinstance(t, dict) and t.get("dtype") == "U8"
-                                    for t in header.values())
+    return (len(header) == 1 or is_framed(header)) and all(
+        isinstance(t, dict) and t.get("dtype") == "U8" for t in header.values())
 
 
 def loads(data: bytes, label: str) -> VzFile:
@@ -231,6 +249,8 @@ def loads(data: bytes, label: str) -> VzFile:
         raise FormatError(f"{label}: not a .vz file (header is not safetensors JSON)") from None
     if not isinstance(header, dict):
         raise FormatError(f"{label}: not a .vz file (header is not a JSON object)")
+    if is_framed(header):
+        raise FormatError(f"{label}: a framed archive: open it with archive.ArchiveReader")
     meta = header.get("__metadata__")
     coded = meta is None and len(header) == 1 and all(
         isinstance(t, dict) and t.get("dtype") == "U8" for t in header.values())

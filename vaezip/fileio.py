@@ -77,3 +77,37 @@ def write_output(target: str, data: bytes, force: bool) -> None:
         sys.stdout.buffer.flush()
     else:
         atomic_write_bytes(Path(target), data, force=force)
+
+
+@contextlib.contextmanager
+def atomic_writer(target: str, force: bool):
+    """A binary file to write into: on success it becomes target whole (a temp file moved
+    into place, as atomic_write_bytes does), or goes to stdout for '-'; on any error,
+    nothing is left behind."""
+    import sys
+
+    if target == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    path = Path(target)
+    if not force and os.path.lexists(path):
+        check_writable(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_counter)}.tmp")
+    try:
+        with open(tmp, "xb") as handle:
+            yield handle
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                check_writable(path, force)
+                raise
+            os.unlink(tmp)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

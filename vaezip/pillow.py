@@ -50,16 +50,27 @@ def _build_class():
             from vaezip.pipeline import decode_file
 
             label = str(self.filename or "<.vz data>")
+            data = self.fp.read()
             try:
-                vz = container.loads(self.fp.read(), label)
-                self._frames = decode_file(vz, label)
+                if container.is_framed_bytes(data):
+                    from vaezip.archive import ArchiveReader
+                    from vaezip.packing import decode_archive
+
+                    members = decode_archive(data, label)
+                    model, mode = ArchiveReader(data, label).model, "framed archive"
+                else:
+                    vz = container.loads(data, label)
+                    members = list(zip([p.name for p in vz.images], decode_file(vz, label),
+                                       strict=True))
+                    model, mode = vz.model, vz.mode
             except VaezipError as exc:
                 raise SyntaxError(str(exc)) from None  # Pillow's "not this format"
-            self._names = [p.name for p in vz.images]
+            self._names = [name for name, _ in members]
+            self._frames = [image for _, image in members]
             self.n_frames = len(self._frames)
             self.is_animated = self.n_frames > 1
-            self.info["model"] = vz.model
-            self.info["mode"] = vz.mode
+            self.info["model"] = model
+            self.info["mode"] = mode
             self._frame = 0
             self._show(0)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,29 +55,53 @@ class Source:
 
 def collect_sources(inputs: list[str], suffixes: set[str] | None = None) -> list[Source]:
     """Expand files, directories (recursively, image files only) and '-' into sources."""
+    return _unique(list(walk_sources(inputs, suffixes)))
+
+
+def walk_sources(inputs: list[str], suffixes: set[str] | None = None) -> Iterator[Source]:
+    """collect_sources, lazily: one directory's entries in memory at a time (for archives
+    of any size). In the order of the full paths as strings. Names are unique within one
+    input; the caller checks across inputs."""
     if not inputs:
         raise UsageError("no input given")
     if inputs.count(STDIO) > 1:
         raise UsageError("standard input ('-') can be given only once")
     suffixes = suffixes or IMAGE_SUFFIXES
-    sources: list[Source] = []
+    for arg in inputs:  # check them all before yielding anything
+        if arg != STDIO and not Path(arg).exists():
+            raise ImageError(f"{arg}: no such file or directory")
     for arg in inputs:
         if arg == STDIO:
-            sources.append(Source(None, "stdin", "<stdin>"))
+            yield Source(None, "stdin", "<stdin>")
             continue
         path = Path(arg)
-        if path.is_dir():
-            found = sorted((p for p in path.rglob("*") if p.suffix.lower() in suffixes
-                            and p.is_file()), key=str)
-            if not found:
-                kinds = "image" if suffixes is IMAGE_SUFFIXES else "/".join(sorted(suffixes))
-                raise ImageError(f"{arg}: directory holds no {kinds} files")
-            sources += [Source(p, p.relative_to(path).as_posix(), str(p)) for p in found]
-        elif path.exists():  # a file named on the command line is known by its base name
-            sources.append(Source(path, path.name, str(path)))
-        else:
-            raise ImageError(f"{arg}: no such file or directory")
-    return _unique(sources)
+        if not path.is_dir():  # a file named on the command line is known by its base name
+            yield Source(path, path.name, str(path))
+            continue
+        found = False
+        for file in _walk(path, suffixes):
+            found = True
+            name = file.relative_to(path).as_posix()
+            check_name(name, str(file))
+            yield Source(file, name, str(file))
+        if not found:
+            kinds = "image" if suffixes is IMAGE_SUFFIXES else "/".join(sorted(suffixes))
+            raise ImageError(f"{arg}: directory holds no {kinds} files")
+
+
+def _walk(folder: Path, suffixes: set[str]) -> Iterator[Path]:
+    """Files under folder with one of the suffixes, depth first. A directory sorts as its
+    name plus '/', which gives the order of the full paths as strings (x.png before x/)."""
+    try:
+        entries = sorted(os.scandir(folder),
+                         key=lambda e: e.name + "/" if e.is_dir() else e.name)
+    except OSError as exc:
+        raise ImageError(f"{folder}: cannot read ({exc.strerror or exc})") from None
+    for entry in entries:
+        if entry.is_dir():
+            yield from _walk(Path(entry.path), suffixes)
+        elif entry.is_file() and Path(entry.name).suffix.lower() in suffixes:
+            yield Path(entry.path)
 
 
 def _unique(sources: list[Source]) -> list[Source]:

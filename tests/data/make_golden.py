@@ -2,7 +2,7 @@
 
 golden/out/ holds what the vaezip that made them decoded them to. The .vz files were
 written by the vaezip of commit 289e43f (before the codec interface of issue 13), except
-the lossless4-* files (format 4, issue 14). tests/test_golden.py checks that today's
+the lossless4-* files (format 4, issue 14) and the framed-* files (format 5, issue 15). tests/test_golden.py checks that today's
 encoder writes the same bytes (SUPERSEDED lists the files a newer format replaced) and
 that every one of them still decodes. Rerun this only to add cases, never to "fix" a
 failing golden test: a changed byte is a format change, and format changes bump the
@@ -41,12 +41,19 @@ CASES: dict[str, list[str]] = {
     # Format 4 (issue 14): lossless with integer arithmetic, the same bytes on any machine.
     "lossless4-seven.vz": ["in/digits/d0.png", "--lossless"],
     "lossless4-pack.vz": ["in/digits", "--pack", "--lossless"],
+    # Format 5 (issue 15): framed archives.
+    "framed-pack.vz": ["in/digits", "--pack"],
+    "framed-pack-q1.vz": ["in/digits", "--pack", "-Q", "1"],
+    "framed-lossless-pack.vz": ["in/digits", "--pack", "--lossless"],
 }
 # Files today's encoder no longer writes (a newer format took their place): they must
 # still decode, but re-encoding their inputs gives the newer format's bytes.
 SUPERSEDED = {
     "lossless-seven.vz": "format 3 lossless (float probabilities); now format 4",
     "lossless-pack.vz": "format 3 lossless (float probabilities); now format 4",
+    "lossless4-pack.vz": "a format 4 archive (one stream); archives are now format 5",
+    "coded-pack.vz": "a format 3 archive (one stream); archives are now format 5",
+    "coded-pack-q1.vz": "a format 3 archive (one stream); archives are now format 5",
 }
 
 

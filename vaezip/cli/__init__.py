@@ -13,7 +13,16 @@ from __future__ import annotations
 import os
 import sys
 
-from vaezip.cli import decode, encode, evaluate, models, plot, sample, train  # noqa: F401
+from vaezip.cli import (  # noqa: F401 (each module registers its commands)
+    decode,
+    encode,
+    evaluate,
+    listing,
+    models,
+    plot,
+    sample,
+    train,
+)
 from vaezip.cli._app import app
 from vaezip.errors import InputErrors, OptionError, VaezipError
 

@@ -32,6 +32,18 @@ def encode_targets(inputs: list[str], sources, output: str | None, pack: bool) -
     return [str(s.path.with_suffix(".vz")) for s in sources]
 
 
+def archive_folder(source, output: str | None, n_inputs: int) -> Path:
+    """The directory an archive decodes into: -o DIR (one input), DIR/NAME (several),
+    or next to the archive, named after it."""
+    if output == STDIO:
+        raise UsageError(f"{source.label}: an archive decodes into a directory, not -")
+    if output:
+        return Path(output) if n_inputs == 1 else Path(output) / Path(source.name).with_suffix("")
+    if source.path is None:
+        raise UsageError("an archive from standard input needs -o DIR")
+    return source.path.with_suffix("")
+
+
 def decode_targets(source, vz, output: str | None, n_inputs: int) -> list[str]:
     """Output paths for one .vz: a file for one image, a directory for an archive."""
     from vaezip.pipeline import decoded_name
@@ -40,14 +52,7 @@ def decode_targets(source, vz, output: str | None, n_inputs: int) -> list[str]:
     stem = None if source.path is None else source.path.with_suffix("")
     under_output = Path(output) / Path(source.name).with_suffix("") if output else None
     if vz.packed or len(vz) > 1:
-        if output == STDIO:
-            raise UsageError(f"{source.label}: an archive decodes into a directory, not -")
-        if output:
-            folder = Path(output) if n_inputs == 1 else under_output
-        elif stem is not None:
-            folder = stem
-        else:
-            raise UsageError("an archive from standard input needs -o DIR")
+        folder = archive_folder(source, output, n_inputs)
         return [str(folder / decoded_name(p.name)) for p in vz.images]
     if output and n_inputs == 1:
         return [output]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from vaezip.cli._app import app
-from vaezip.cli._output import progress, stderr_console, stdout_console, table, warn_all
+from vaezip.cli._output import (
+    progress,
+    show_progress,
+    stderr_console,
+    stdout_console,
+    table,
+    warn_all,
+)
 from vaezip.sources import STDIO
 
 
@@ -29,6 +36,10 @@ def encode_cmd(
     lossless: bool = typer.Option(
         False, "--lossless",
         help="Every pixel back exactly (28x28 8-bit gray), by bits-back coding."),
+    append: bool = typer.Option(False, "--append",
+                                help="With --pack: add the inputs to the archive already there."),
+    threads: int = typer.Option(
+        1, "--threads", "-T", help="Processes for --pack (0: every core); same bytes for any."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, warnings or summary."),
 ) -> None:
@@ -39,12 +50,22 @@ def encode_cmd(
     entropy model (the autoencoder) write float .vz files, as --float does.
     """
     from vaezip.cli._paths import check_targets, encode_targets
+    from vaezip.errors import UsageError
     from vaezip.pipeline import EncodeOptions, encode_files, read_batch
     from vaezip.sources import collect_sources
 
+    if append and not pack:
+        raise UsageError("--append goes with --pack")
+    if threads < 0:
+        raise UsageError(f"--threads must be 0 (every core) or more, not {threads}")
+    options = EncodeOptions(model=model, quality=quality, lossless=lossless,
+                            float_latents=float_mode, digit=digit)
+    codec = options.codec()
+    if pack and codec.mode != "float":
+        return _pack(inputs, output, options, threads, force, append, quiet)
+    if append or threads > 1:
+        raise UsageError("--append and --threads go with --pack (and coded latents)")
     sources = collect_sources(inputs)
-    codec = EncodeOptions(model=model, quality=quality, lossless=lossless,
-                          float_latents=float_mode, digit=digit).codec()
     targets = encode_targets(inputs, sources, output, pack)
     check_targets(targets, [s.path for s in sources], force)
     with progress("reading", len(sources), quiet, min_items=50) as advance:
@@ -54,6 +75,42 @@ def encode_cmd(
     if not quiet:
         what = codec.model.name + (", lossless" if codec.mode == "lossless" else "")
         _print_size_table(rows, to_stderr=STDIO in targets, model=what)
+
+
+def _pack(inputs, output, options, threads: int, force: bool, append: bool, quiet: bool) -> None:
+    """--pack: a framed archive, streamed frame by frame (packing.pack)."""
+    from vaezip.cli._paths import check_targets, encode_targets
+    from vaezip.packing import cores, pack
+    from vaezip.sources import walk_sources
+
+    target = encode_targets(inputs, [], output, True)[0]
+    check_targets([target], [a for a in inputs if a != STDIO], force or append)
+    total = sum(1 for _ in walk_sources(inputs)) if show_progress(quiet) else 0
+    with progress("encoding", total, quiet, min_items=50) as advance:
+        summary = pack(_unique_names(walk_sources(inputs), len(inputs)), target, options,
+                       threads=threads or cores(), force=force, append=append,
+                       on_frame=advance)
+    warn_all(summary.warnings, quiet)
+    if not quiet:
+        what = options.codec().model.name + (", lossless" if options.lossless else "")
+        _print_size_table([(target, summary.bytes_in, summary.bytes_out, summary.images)],
+                          to_stderr=target == STDIO, model=what)
+
+
+def _unique_names(sources, inputs: int):
+    """Names from one directory are unique; across several inputs, check."""
+    from vaezip.errors import UsageError
+
+    if inputs == 1:
+        yield from sources
+        return
+    seen: set[str] = set()
+    for source in sources:
+        if source.name in seen:
+            raise UsageError(f"two inputs would be stored as {source.name!r}; encode them "
+                             f"separately")
+        seen.add(source.name)
+        yield source
 
 
 def _print_size_table(rows, to_stderr: bool, model: str) -> None:

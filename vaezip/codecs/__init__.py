@@ -114,6 +114,27 @@ class Codec:
                                      list(batch.images), packed, payload.stream, mode=self.mode,
                                      version=self.version)
 
+    # A frame's checksum covers its bytes; it also covers the codec state (the grid) where
+    # that state decides how the bytes decode. Lossless frames have no such state.
+    frame_check_state: bool = True
+
+    def frame_bytes(self, batch: Batch) -> bytes:
+        """One frame of a framed archive (archive.py): the batch's coded payload, with
+        the members' names left to the archive's index."""
+        payload = self.encode(batch)
+        return container.coded_payload(
+            self.model.sha256, payload.check if self.frame_check_state else b"", self.quality,
+            list(batch.images), payload.stream, self.mode, container.FRAME_VERSION,
+            packed=True, named=False)
+
+    def frame_intact(self, vz: VzFile) -> bool:
+        """Whether a frame's checksum holds (without decoding its stream)."""
+        return vz.checksum_matches(self.model.sha256, self.check_state())
+
+    def check_state(self) -> bytes:
+        """The codec state a checksum covers besides the bytes (the quantised grid)."""
+        return b""
+
     def decode(self, vz: VzFile, label: str) -> Latents | Pixels:
         """The file's latents or pixels. FormatError (naming label) if it was made by
         another model or another version of it, or is damaged."""

@@ -27,6 +27,7 @@ def lossless_capable(config) -> bool:
 class LosslessCodec(Codec):
     mode = "lossless"
     version = container.EXACT_VERSION
+    frame_check_state = False  # a frame's checksum covers its bytes, not the pixels
 
     @classmethod
     def check_model(cls, model) -> None:
@@ -54,6 +55,10 @@ class LosslessCodec(Codec):
             if (p.width, p.height, p.mode, p.box, p.digit) != (SIDE, SIDE, "L", None, None):
                 raise FormatError(f"{label}: lossless images must be plain 28x28 gray records")
         exact = vz.version >= container.EXACT_VERSION
+        framed = vz.version >= container.FRAME_VERSION
+        if framed and not self.frame_intact(vz):
+            raise FormatError(f"{label}: checksum mismatch: the frame is damaged, or was made "
+                              f"with a different version of model {vz.model!r}")
         try:
             if exact:
                 levels = bitsback.decode_exact(self.model.exact, vz.stream, len(vz),
@@ -61,7 +66,7 @@ class LosslessCodec(Codec):
             else:
                 levels = bitsback.decode(self.model.net, vz.stream, len(vz),
                                          self.model.config.input_dim)
-            ok = vz.checksum_matches(self.model.sha256, levels.tobytes())
+            ok = framed or vz.checksum_matches(self.model.sha256, levels.tobytes())
         except FormatError as exc:
             if not exact:
                 raise FormatError(f"{label}: {_MACHINE_DEPENDENT}") from None

@@ -47,6 +47,9 @@ class QuantisedCodec(Codec):
     def grid_bytes(self) -> bytes:
         return np.array(self.grid.dims + self.grid.steps, dtype="<u4").tobytes()
 
+    def check_state(self) -> bytes:
+        return self.grid_bytes
+
     def encode(self, batch: Batch) -> Payload:
         mu, _ = self.model.encode(batch.pixels, batch.digits)
         stream = entropy.encode_indices(entropy.quantise(mu, self.grid), self.grid)

@@ -1,0 +1,149 @@
+"""Framed archives (issue 15): frames, -T, list, test, --member, damage, --salvage, --append,
+member names. Frames are made small here (FRAME_IMAGES) so a few hundred digits span many."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import MINI
+from PIL import Image
+
+import vaezip
+from vaezip import archive
+
+
+@pytest.fixture
+def small_frames(monkeypatch):
+    monkeypatch.setitem(archive.FRAME_IMAGES, "quantised", 40)
+    monkeypatch.setitem(archive.FRAME_IMAGES, "lossless", 25)
+
+
+@pytest.fixture(scope="module")
+def digit_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("digits")
+    with np.load(MINI) as mini:
+        for i, d in enumerate(mini["test_images"][:130]):
+            sub = folder / ("sub" if i % 10 == 9 else "")
+            sub.mkdir(exist_ok=True)
+            Image.fromarray(d).save(sub / f"{i:04d}.png")
+    return folder
+
+
+def _pngs(folder):
+    return {p.relative_to(folder).as_posix(): np.asarray(Image.open(p))
+            for p in sorted(folder.rglob("*.png"))}
+
+
+def test_archives_are_framed_and_the_same_for_any_thread_count(run_cli, digit_dir, tmp_path,
+                                                              small_frames):
+    for t in ("1", "2"):
+        r = run_cli("encode", digit_dir, "--pack", "-T", t, "-o", tmp_path / f"t{t}.vz", "-q")
+        assert r.code == 0, r
+    assert (tmp_path / "t1.vz").read_bytes() == (tmp_path / "t2.vz").read_bytes()
+    reader = archive.ArchiveReader(tmp_path / "t1.vz", "t1.vz")
+    assert len(reader.frames) == 4 and reader.count == 130  # 40 + 40 + 40 + 10
+    assert reader.names[:2] == ["0000.png", "0001.png"] and "sub/0009.png" in reader.names
+    reader.close()
+    for t in ("1", "2"):
+        assert run_cli("decode", tmp_path / "t1.vz", "-T", t, "-o", tmp_path / f"out{t}").code == 0
+    assert _pngs(tmp_path / "out1").keys() == _pngs(digit_dir).keys()
+    a, b = _pngs(tmp_path / "out1"), _pngs(tmp_path / "out2")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_lossless_archives_are_framed_and_exact(run_cli, digit_dir, tmp_path, small_frames):
+    assert run_cli("encode", digit_dir, "--pack", "--lossless", "-T", "2", "-o",
+                   tmp_path / "l.vz").code == 0
+    assert run_cli("decode", tmp_path / "l.vz", "-o", tmp_path / "out").code == 0
+    got, want = _pngs(tmp_path / "out"), _pngs(digit_dir)
+    assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_list_and_test(run_cli, digit_dir, tmp_path, small_frames):
+    assert run_cli("encode", digit_dir, "--pack", "-Q", "5", "-o", tmp_path / "a.vz").code == 0
+    r = run_cli("list", tmp_path / "a.vz", "--json")
+    info = json.loads(r.out)
+    assert info["images"] == 130 and info["model"] == "mnist-bvae-32d" and info["quality"] == [5]
+    assert info["mode"] == "quantised" and info["format"] == 5 and len(info["frames"]) == 4
+    members = {m["name"]: m for m in info["members"]}
+    # Full paths in order: the 117 top-level digits, then sub/ (member 117: frame 2).
+    assert info["members"][117] == members["sub/0009.png"] == {
+        "name": "sub/0009.png", "frame": 2, "width": 28, "height": 28, "mode": "L"}
+    r = run_cli("list", tmp_path / "a.vz")
+    assert r.code == 0 and "130 images" in r.out and "sub/0009.png" in r.out
+    r = run_cli("test", tmp_path / "a.vz")
+    assert r.code == 0 and "ok (130 images)" in r.out
+
+
+def _damage(path, out):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x04  # a byte in the middle: inside some frame
+    out.write_bytes(bytes(data))
+
+
+def test_damage_is_found_named_and_salvaged(run_cli, digit_dir, tmp_path, small_frames):
+    assert run_cli("encode", digit_dir, "--pack", "-o", tmp_path / "a.vz").code == 0
+    _damage(tmp_path / "a.vz", tmp_path / "b.vz")
+    r = run_cli("test", tmp_path / "b.vz")
+    assert r.code == 1 and "damaged" in r.err and "members cannot be recovered" in r.err
+    r = run_cli("decode", tmp_path / "b.vz", "-o", tmp_path / "out")
+    assert r.code == 1 and "cannot recover 40 members" in r.err and "--salvage" in r.err
+    assert not (tmp_path / "out").exists()  # nothing written
+    r = run_cli("decode", tmp_path / "b.vz", "-o", tmp_path / "out", "--salvage")
+    assert r.code == 1, r
+    lost = [line.rsplit(": ", 1)[1] for line in r.err.splitlines() if "lost:" in line]
+    written = _pngs(tmp_path / "out")
+    assert len(lost) == 40 and len(written) == 90 and not set(lost) & set(written)
+    assert set(lost) | set(written) == set(_pngs(digit_dir))
+
+
+def test_member_extracts_only_those(run_cli, digit_dir, tmp_path, small_frames):
+    assert run_cli("encode", digit_dir, "--pack", "-o", tmp_path / "a.vz").code == 0
+    r = run_cli("decode", tmp_path / "a.vz", "--member", "0005.png", "--member", "sub/0119.png",
+                "-o", tmp_path / "out")
+    assert r.code == 0, r
+    assert sorted(_pngs(tmp_path / "out")) == ["0005.png", "sub/0119.png"]
+    r = run_cli("decode", tmp_path / "a.vz", "--member", "nope.png", "-o", tmp_path / "o2")
+    assert r.code == 2 and "no member 'nope.png'" in r.err
+
+
+def test_append_adds_frames_atomically(run_cli, digit_dir, tmp_path, small_frames):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, keep in ((first, lambda i: i < 70), (second, lambda i: i >= 70)):
+        folder.mkdir()
+        for name, pixels in _pngs(digit_dir).items():
+            if keep(int(name[-8:-4])):
+                Image.fromarray(pixels).save(folder / name.replace("/", "-"))
+    assert run_cli("encode", first, "--pack", "-o", tmp_path / "a.vz").code == 0
+    assert run_cli("encode", second, "--pack", "--append", "-o", tmp_path / "a.vz").code == 0
+    info = json.loads(run_cli("list", tmp_path / "a.vz", "--json").out)
+    assert info["images"] == 130 and len(info["frames"]) == 2 + 2
+    r = run_cli("encode", second, "--pack", "--append", "-o", tmp_path / "a.vz")
+    assert r.code == 2 and "already holds" in r.err
+    assert json.loads(run_cli("list", tmp_path / "a.vz", "--json").out)["images"] == 130
+    r = run_cli("encode", second, "--pack", "--append", "--lossless", "-o", tmp_path / "a.vz")
+    assert r.code == 2 and "holds images of mnist-bvae-32d" in r.err
+
+
+def test_names_that_differ_only_in_suffix_both_come_back(run_cli, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with np.load(MINI) as mini:
+        Image.fromarray(mini["test_images"][0]).save(folder / "photo3.png")
+        Image.fromarray(mini["test_images"][1]).save(folder / "photo3.jpg", quality=95)
+    assert run_cli("encode", folder, "--pack", "-o", tmp_path / "p.vz").code == 0
+    assert run_cli("decode", tmp_path / "p.vz", "-o", tmp_path / "out").code == 0
+    assert sorted(_pngs(tmp_path / "out")) == ["photo3.jpg.png", "photo3.png"]
+
+
+def test_the_api_writes_the_clis_archive(run_cli, tmp_path):
+    with np.load(MINI) as mini:
+        digits = list(mini["test_images"][:5])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, d in enumerate(digits):
+        Image.fromarray(d).save(folder / f"image-{i:05d}.png")
+    assert run_cli("encode", folder, "--pack", "-o", tmp_path / "a.vz").code == 0
+    assert vaezip.compress(digits) == (tmp_path / "a.vz").read_bytes()
+    members = vaezip.decompress((tmp_path / "a.vz").read_bytes())
+    assert [n for n, _ in members] == [f"image-{i:05d}.png" for i in range(5)]

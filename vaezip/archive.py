@@ -1,0 +1,244 @@
+"""Framed .vz archives (format 5): many images in independent frames.
+
+An archive is a safetensors file with no metadata block (as in the coded single files,
+a digit's code is smaller than one). Its tensors, all uint8 and one-dimensional, are:
+
+  0, 1, 2, ...              one per frame: a coded payload (container.coded_payload,
+                            version 5) of up to FRAME_IMAGES images, with its own stream
+                            and its own CRC-32 over the model's hash and its bytes
+  the model's name          the index: CRC-32 of the rest, then raw LZMA2 of the JSON list
+                            of the frames' member names: [["a.png", ...], ["b/c.png"], ...]
+
+Two or more tensors tell it from a single file (one tensor, named after the model); the
+frames' version nibble (5) gives the format.
+
+A frame decodes on its own, so an archive can be listed, tested and extracted frame by
+frame, decoded by several processes at once, and salvaged around a damaged frame; the
+index names the members of a frame even when the frame is damaged. The writer streams
+frames into a temporary file, writes the safetensors header last and renames: memory is
+bounded by one frame, and no half-written archive is ever visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import lzma
+import os
+import shutil
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from vaezip.container import VzFile, is_framed, parse_payload
+from vaezip.errors import FormatError
+from vaezip.names import check_name, is_model_name
+
+FRAME_IMAGES = {"quantised": 4096, "lossless": 2048}  # images per frame, by mode
+_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
+_MAX_FRAMES = 10_000_000
+
+
+def frame_tensor(index: int) -> str:
+    return str(index)
+
+
+def _index_name(names) -> str | None:
+    rest = [n for n in names if not n.isdigit()]
+    return rest[0] if len(rest) == 1 else None
+
+
+class ArchiveWriter:
+    """Writes a framed archive to path (or, for '-', to standard output at the end)."""
+
+    def __init__(self, path: str, model: str, *, force: bool):
+        from vaezip.fileio import check_writable
+
+        self.path, self.model, self.force = path, model, force
+        if path != "-":
+            check_writable(Path(path), force)
+        target_dir = Path(path).parent if path != "-" else Path.cwd()
+        target_dir.mkdir(parents=True, exist_ok=True)
+        self._data_path = target_dir / f".{Path(path).name}.{os.getpid()}.frames.tmp"
+        self._data = open(self._data_path, "wb")  # noqa: SIM115 - closed in close/abort
+        self._sizes: list[int] = []
+        self._index = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+        self._index_parts = [self._index.compress(b"[")]
+        self.images = 0
+
+    def add(self, payload: bytes, names: list[str]) -> None:
+        """Append one frame: its coded payload, and the names of its members in order."""
+        self._data.write(payload)
+        sep = b"," if self._sizes else b""
+        self._index_parts.append(self._index.compress(
+            sep + json.dumps(names, separators=(",", ":"), ensure_ascii=False).encode()))
+        self._sizes.append(len(payload))
+        self.images += len(names)
+
+    def close(self) -> int:
+        """Write the header and the frames to the target, atomically; return its size."""
+        from vaezip.fileio import atomic_writer
+
+        index = b"".join(self._index_parts) + self._index.compress(b"]") + self._index.flush()
+        index = struct.pack("<I", zlib.crc32(index)) + index
+        self._data.close()
+        head = _header(self.model, self._sizes, len(index))
+        offset = sum(self._sizes)
+        try:
+            with atomic_writer(self.path, self.force) as out:
+                out.write(head)
+                with open(self._data_path, "rb") as frames:
+                    shutil.copyfileobj(frames, out, 1 << 20)
+                out.write(index)
+        finally:
+            self._data_path.unlink(missing_ok=True)
+        return len(head) + offset + len(index)
+
+    def abort(self) -> None:
+        self._data.close()
+        self._data_path.unlink(missing_ok=True)
+
+
+def _header(model: str, sizes: list[int], index_size: int) -> bytes:
+    """The safetensors header: frames 0 .. n-1, then the index named after the model."""
+    tensors, offset = {}, 0
+    for i, size in enumerate(sizes):
+        tensors[frame_tensor(i)] = {"dtype": "U8", "shape": [size],
+                                    "data_offsets": [offset, offset + size]}
+        offset += size
+    tensors[model] = {"dtype": "U8", "shape": [index_size],
+                      "data_offsets": [offset, offset + index_size]}
+    text = json.dumps(tensors, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text
+
+
+def framed_bytes(model: str, frames: list[tuple[bytes, list[str]]]) -> bytes:
+    """A whole framed archive in memory (the Python API): the bytes ArchiveWriter writes."""
+    index = lzma.compress(b"[" + b",".join(
+        json.dumps(names, separators=(",", ":"), ensure_ascii=False).encode()
+        for _, names in frames) + b"]", format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    index = struct.pack("<I", zlib.crc32(index)) + index
+    payloads = [payload for payload, _ in frames]
+    return _header(model, [len(p) for p in payloads], len(index)) + b"".join(payloads) + index
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    index: int
+    names: tuple[str, ...]  # the members, in order (from the index)
+    size: int  # bytes of the frame's payload
+
+
+class ArchiveReader:
+    """A framed archive, opened lazily: the header and the index now, frames on demand
+    (safe_open maps the file; only the frames asked for are read)."""
+
+    def __init__(self, source, label: str):
+        """source: a path, or the whole file as bytes."""
+        from safetensors import safe_open
+
+        self.label = label
+        self._bytes = None
+        try:
+            if isinstance(source, bytes | bytearray):
+                from safetensors.numpy import load
+
+                self._bytes = load(bytes(source))
+                names = list(self._bytes)
+            else:
+                self._file = contextlib.ExitStack()
+                handle = self._file.enter_context(safe_open(str(source), framework="numpy"))
+                self._handle = handle
+                names = list(handle.keys())
+        except FormatError:
+            raise
+        except Exception as exc:  # the safetensors library's own errors
+            raise FormatError(f"{label}: invalid safetensors data ({exc})") from None
+        self.model = _index_name(names)
+        frames = len(names) - 1
+        if not (1 <= frames <= _MAX_FRAMES and self.model is not None
+                and set(names) == {frame_tensor(i) for i in range(frames)} | {self.model}):
+            raise FormatError(f"{label}: the tensors are not numbered frames and an index")
+        if not is_model_name(self.model):
+            raise FormatError(f"{label}: missing or invalid model name {self.model!r}")
+        self.frames, self.index_damaged = self._read_index(frames)
+        self.count = sum(len(f.names) for f in self.frames)
+
+    def _tensor(self, name: str) -> bytes:
+        array = self._bytes[name] if self._bytes is not None else self._handle.get_tensor(name)
+        if array.dtype.kind != "u" or array.itemsize != 1 or array.ndim != 1:
+            raise FormatError(f"{self.label}: tensor {name} is not uint8 bytes")
+        return array.tobytes()
+
+    def _read_index(self, frames: int) -> tuple[list[FrameInfo], bool]:
+        """The frames' member names; where the index is damaged, names by position
+        (frame-0000002/member-0000001.png ...), the counts from the frames themselves."""
+        sizes = [self._payload_size(i) for i in range(frames)]
+        data = self._tensor(self.model)
+        try:
+            if len(data) < 4 or struct.unpack("<I", data[:4])[0] != zlib.crc32(data[4:]):
+                raise ValueError("checksum")
+            inflate = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+            lists = json.loads(inflate.decompress(data[4:], max_length=1 << 31))
+            if not (isinstance(lists, list) and len(lists) == frames
+                    and all(isinstance(n, list) and n for n in lists)):
+                raise ValueError("shape")
+            count = sum(len(n) for n in lists)
+            seen: set[str] = set()
+            for i, names in enumerate(lists):
+                for name in names:
+                    check_name(name, f"{self.label}: frame {i}")
+                seen.update(names)
+            if len(seen) != count:
+                raise FormatError(f"{self.label}: duplicate member names")
+            return [FrameInfo(i, tuple(n), sizes[i]) for i, n in enumerate(lists)], False
+        except (ValueError, lzma.LZMAError, TypeError):
+            return [FrameInfo(i, tuple(f"frame-{i:07d}/member-{j:07d}.png"
+                                       for j in range(self._frame_count(i))), sizes[i])
+                    for i in range(frames)], True
+
+    def _frame_count(self, i: int) -> int:
+        """A frame's image count from its own header (0 where that is unreadable)."""
+        data = self._tensor(frame_tensor(i))
+        value = shift = 0
+        for byte in data[6:16]:
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+        return 0
+
+    def _payload_size(self, i: int) -> int:
+        if self._bytes is not None:
+            return int(self._bytes[frame_tensor(i)].size)
+        return int(self._handle.get_slice(frame_tensor(i)).get_shape()[0])
+
+    @property
+    def names(self) -> list[str]:
+        return [name for frame in self.frames for name in frame.names]
+
+    def frame(self, i: int) -> VzFile:
+        """Frame i as a VzFile (its checksum not yet checked: that needs the model)."""
+        info = self.frames[i]
+        return parse_payload(self.model, self._tensor(frame_tensor(i)),
+                             f"{self.label}: frame {i}", names=list(info.names))
+
+    def close(self) -> None:
+        if self._bytes is None:
+            self._file.close()
+
+
+def is_framed_file(path: Path) -> bool:
+    """Whether the file at path is a framed archive (reads its header only)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return False
+            (n,) = struct.unpack("<Q", head)
+            if n > 100_000_000:
+                return False
+            return is_framed(json.loads(handle.read(n)))
+    except (OSError, ValueError, AttributeError):
+        return False

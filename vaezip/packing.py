@@ -1,0 +1,355 @@
+"""Archives at any scale: many images into a framed archive (archive.py) and back, frame by
+frame, in one process or several, with member selection, checks and salvage.
+
+Memory is bounded by the frames in flight, not by the number of images: sources are read
+a frame at a time, frames are written as they are made, and decoding writes each frame's
+images before it reads the next. With threads > 1, worker processes (fork) make or decode
+frames and the parent keeps their order, so the bytes are the same for every count.
+Library code: raises VaezipError subclasses, never prints.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, frame_tensor
+from vaezip.errors import FormatError, ImageError, InputErrors, UsageError
+from vaezip.pipeline import DecodeOptions, EncodeOptions, ModelCache, read_batch
+from vaezip.sources import Source
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _ordered_map(function, items: Iterable, threads: int) -> Iterator:
+    """function over items, results in order; with threads > 1 in that many forked
+    processes, at most 2 x threads items in flight (bounded memory)."""
+    if threads <= 1:
+        yield from map(function, items)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=threads, mp_context=context) as pool:
+        pending, items = [], iter(items)
+        for item in itertools.islice(items, 2 * threads):
+            pending.append(pool.submit(function, item))
+        while pending:
+            result = pending.pop(0).result()
+            for item in itertools.islice(items, 1):
+                pending.append(pool.submit(function, item))
+            yield result
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+@dataclass
+class PackSummary:
+    images: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    frames: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+_CODECS: dict = {}  # per process: the codec of an EncodeOptions
+
+
+def _codec(options: EncodeOptions):
+    if options not in _CODECS:
+        _CODECS[options] = options.codec()
+    return _CODECS[options]
+
+
+def _encode_frame(job: tuple[EncodeOptions, list[Source]]):
+    """One frame's (payload or None, names, bytes in, warnings, errors)."""
+    options, sources = job
+    codec = _codec(options)
+    try:
+        read = read_batch(sources, codec, options.digit)
+    except InputErrors as exc:
+        return None, [], 0, [], exc.messages
+    return (codec.frame_bytes(read.batch), [s.name for s in sources], sum(read.sizes),
+            list(read.warnings), [])
+
+
+def pack(sources: Iterable[Source], target: str, options: EncodeOptions, *, threads: int = 1,
+         force: bool = False, append: bool = False,
+         on_frame: Callable[[int], None] | None = None) -> PackSummary:
+    """Encode sources into a framed archive at target ('-': stdout). append: add frames to
+    the archive already there. Every input is tried; if any fails, nothing is written and
+    InputErrors names them all."""
+    codec = _codec(options)
+    if codec.mode not in FRAME_IMAGES:
+        raise UsageError("float latents are not framed; pack them without threads or append")
+    writer = ArchiveWriter(target, codec.model.name, force=force or append)
+    summary, errors = PackSummary(), []
+    try:
+        taken = _copy_frames(target, writer, codec.model.name) if append else set()
+        size = FRAME_IMAGES[codec.mode]
+        jobs = ((options, chunk) for chunk in _chunks(sources, size))
+        for payload, names, bytes_in, warnings, failed in _ordered_map(_encode_frame, jobs,
+                                                                       threads):
+            errors += failed
+            summary.warnings += warnings
+            clash = taken.intersection(names)
+            if clash:
+                raise UsageError(f"{target}: already holds {sorted(clash)[0]!r}; rename it, or "
+                                 f"write a new archive")
+            if append:
+                taken.update(names)
+            if payload is not None and not errors:
+                writer.add(payload, names)
+            summary.images += len(names) or 0
+            summary.bytes_in += bytes_in
+            summary.frames += 1
+            if on_frame:
+                on_frame(len(names))
+        if errors:
+            raise InputErrors(errors, max(summary.images, len(errors)))
+        if not writer.images:
+            raise ImageError("no images to pack")
+        summary.bytes_out = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return summary
+
+
+def _chunks(sources: Iterable[Source], size: int) -> Iterator[list[Source]]:
+    iterator = iter(sources)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _copy_frames(target: str, writer: ArchiveWriter, model: str) -> set[str]:
+    """--append: the existing archive's frames, copied as they are (not re-encoded); returns
+    their members' names."""
+    if target == "-" or not Path(target).is_file():
+        raise UsageError(f"{target}: no archive to append to")
+    reader = open_archive(target)
+    try:
+        if reader.model != model:
+            raise UsageError(f"{target} holds images of {reader.model}, not {model}")
+        if reader.index_damaged:
+            raise FormatError(f"{target}: its index is damaged; salvage it before appending")
+        for info in reader.frames:
+            writer.add(reader._tensor(frame_tensor(info.index)), list(info.names))
+    finally:
+        reader.close()
+    return set(reader.names)
+
+
+def open_archive(source: str | Path | bytes, label: str | None = None) -> ArchiveReader:
+    """A framed archive from a path (read lazily) or from its bytes."""
+    if isinstance(source, bytes | bytearray):
+        return ArchiveReader(source, label or "<data>")
+    return ArchiveReader(Path(source), label or str(source))
+
+
+def decode_archive(source: str | Path | bytes, label: str,
+                   options: DecodeOptions = DecodeOptions()) -> list[tuple[str, object]]:
+    """Every member of a framed archive as (name, PIL image), in order (refusing damage)."""
+    from vaezip.pipeline import decode_file
+
+    reader = open_archive(source, label)
+    try:
+        out = []
+        for info in reader.frames:
+            vz = reader.frame(info.index)
+            images = decode_file(vz, f"{label}: frame {info.index}", options, _MODELS)
+            out += list(zip(info.names, images, strict=True))
+        return out
+    finally:
+        reader.close()
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def member_paths(names: list[str]) -> dict[str, str]:
+    """Where each member goes inside the output directory: its stored path with the suffix
+    replaced by .png (a.jpg -> a.png); where two members would then meet (a.png and a.jpg),
+    the one whose name does not already end in .png keeps its whole name plus .png
+    (a.jpg -> a.jpg.png)."""
+    def plain(name: str) -> str:
+        path = PurePosixPath(name)
+        return name if path.suffix.lower() == ".png" else str(path.with_suffix(".png"))
+
+    first = [plain(n) for n in names]
+    counts: dict[str, int] = {}
+    for p in first:
+        counts[p] = counts.get(p, 0) + 1
+    return {n: (p if counts[p] == 1 or p == n else n + ".png")
+            for n, p in zip(names, first, strict=True)}
+
+
+@dataclass
+class UnpackSummary:
+    written: int = 0
+    lost: list[str] = field(default_factory=list)  # members of damaged frames
+    damaged_frames: list[int] = field(default_factory=list)
+
+
+def check_frames(reader: ArchiveReader, frames: list[int] | None = None,
+                 models: ModelCache | None = None) -> list[int]:
+    """The frames (of those given, default all) whose bytes fail their checksum or do not
+    parse: found without decoding any stream."""
+    from vaezip.codecs import for_file
+
+    models = models or ModelCache()
+    damaged = []
+    for i in frames if frames is not None else range(len(reader.frames)):
+        try:
+            vz = reader.frame(i)
+            codec = for_file(vz, models.get(vz, reader.label))
+            if not codec.frame_intact(vz):
+                damaged.append(i)
+        except FormatError:
+            damaged.append(i)
+    return damaged
+
+
+def _decode_frame(job) -> int:
+    """Decode one frame of an archive file and write the members asked for."""
+    path, label, i, targets, options, force = job
+    from vaezip.fileio import write_output
+    from vaezip.imaging import image_bytes
+    from vaezip.pipeline import decode_file, output_format
+
+    reader = open_archive(path, label)
+    try:
+        vz = reader.frame(i)
+        written = 0
+        for p, image in zip(vz.images, decode_file(vz, f"{label}: frame {i}", options,
+                                                   _MODELS), strict=True):
+            target = targets.get(p.name)
+            if target is not None:
+                write_output(target, image_bytes(image, output_format(target)), force)
+                written += 1
+        return written
+    finally:
+        reader.close()
+
+
+_MODELS = ModelCache()
+
+
+def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
+           salvage: bool = False, threads: int = 1, force: bool = False,
+           options: DecodeOptions = DecodeOptions(),
+           on_frame: Callable[[int], None] | None = None) -> UnpackSummary:
+    """Decode a framed archive into out_dir (only the members named, if any). Checks every
+    frame needed first: a damaged one is a FormatError naming its members, unless salvage,
+    which writes every intact member and reports the lost ones."""
+    from vaezip.fileio import check_writable
+
+    reader = open_archive(path)
+    label = reader.label
+    try:
+        wanted = set(members) if members else None
+        if wanted is not None:
+            missing = sorted(wanted - set(reader.names))
+            if missing:
+                raise UsageError(f"{label}: no member {missing[0]!r}"
+                                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        frames = [f.index for f in reader.frames
+                  if wanted is None or wanted.intersection(f.names)]
+        targets_of = member_paths(reader.names)
+        targets = {n: str(out_dir / targets_of[n]) for f in frames
+                   for n in reader.frames[f].names if wanted is None or n in wanted}
+        for target in targets.values():
+            check_writable(Path(target), force)
+        damaged = check_frames(reader, frames, _MODELS)
+        summary = UnpackSummary(damaged_frames=damaged)
+        summary.lost = [n for i in damaged for n in reader.frames[i].names
+                        if wanted is None or n in wanted]
+        if damaged and not salvage:
+            raise FormatError(f"{label}: damaged; cannot recover {_some(summary.lost)} (frame"
+                              f"{'s' if len(damaged) > 1 else ''} "
+                              f"{', '.join(map(str, damaged[:5]))}); --salvage writes the rest")
+        intact = [i for i in frames if i not in damaged]
+    finally:
+        reader.close()
+    jobs = ((path, label, i, {n: targets[n] for n in reader.frames[i].names if n in targets},
+             options, force) for i in intact)
+    for written in _ordered_map(_decode_frame, jobs, threads):
+        summary.written += written
+        if on_frame:
+            on_frame(written)
+    return summary
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    head = ", ".join(names[:shown])
+    return f"{len(names)} member{'s' if len(names) != 1 else ''} ({head}" + (
+        ", ...)" if len(names) > shown else ")")
+
+
+# --- listing and testing --------------------------------------------------------------------
+
+
+def describe(path: Path | None, label: str) -> dict:
+    """What a .vz file holds: model, mode, qualities, format, size, frames and members."""
+    from vaezip import container
+    from vaezip.archive import is_framed_file
+    from vaezip.sources import Source
+
+    if path is not None and is_framed_file(path):
+        reader = open_archive(path, label)
+        try:
+            frames = [(info.index, reader.frame(info.index)) for info in reader.frames]
+        finally:
+            reader.close()
+        fmt = container.FRAME_VERSION
+    else:
+        data = Source(path, label, label).read()
+        vz = container.loads(data, label)
+        frames, fmt = [(0, vz)], vz.version
+    lone = not frames[0][1].packed and len(frames[0][1]) == 1  # named by its file
+    members = [{"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,
+                "width": p.width, "height": p.height, "mode": p.mode}
+               for i, vz in frames for p in vz.images]
+    first = frames[0][1]
+    return {
+        "file": label, "model": first.model, "mode": first.mode, "format": fmt,
+        "quality": sorted({vz.quality for _, vz in frames if vz.mode == "quantised"}),
+        "bytes": path.stat().st_size if path is not None else len(data),
+        "images": len(members), "frames": [len(vz) for _, vz in frames], "members": members,
+    }
+
+
+def verify(path: Path | None, label: str) -> tuple[list[str], int]:
+    """(the members that cannot be recovered, the image count) of a .vz file. A framed
+    archive's frames are checked by their checksums; other files are decoded in full."""
+    from vaezip import container
+    from vaezip.archive import is_framed_file
+    from vaezip.pipeline import decode_file
+    from vaezip.sources import Source
+
+    if path is not None and is_framed_file(path):
+        try:
+            reader = open_archive(path, label)
+        except FormatError:
+            return [f"{label} (its header)"], 0
+        try:
+            damaged = check_frames(reader)
+            return [n for i in damaged for n in reader.frames[i].names], reader.count
+        finally:
+            reader.close()
+    try:
+        vz = container.loads(Source(path, label, label).read(), label)
+    except FormatError:
+        return [f"{label} (unreadable)"], 0
+    try:
+        decode_file(vz, label)
+    except FormatError:
+        return [p.name for p in vz.images], len(vz)
+    return [], len(vz)
