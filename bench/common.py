@@ -34,9 +34,12 @@ def median_time(cmd: list[str], runs: int, env: dict | None = None) -> tuple[flo
     return statistics.median(times), times
 
 
-def mnist_test_digits(data_dir: Path, limit: int | None = None) -> np.ndarray:
-    """uint8 [N, 28, 28], read straight from the IDX file (no torch needed)."""
-    raw = (Path(data_dir) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").read_bytes()
+def mnist_test_digits(data_dir: Path, limit: int | None = None,
+                      train: bool = False) -> np.ndarray:
+    """uint8 [N, 28, 28], read straight from the IDX file (no torch needed); the test set,
+    or the training set with train=True."""
+    name = "train-images-idx3-ubyte" if train else "t10k-images-idx3-ubyte"
+    raw = (Path(data_dir) / "MNIST" / "raw" / name).read_bytes()
     digits = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
     return digits[:limit] if limit else digits
 

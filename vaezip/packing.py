@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, frame_tensor
+from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, frame_tensor, name_hash
 from vaezip.errors import FormatError, ImageError, InputErrors, UsageError
 from vaezip.pipeline import DecodeOptions, EncodeOptions, ModelCache, read_batch
 from vaezip.sources import Source
@@ -36,7 +36,8 @@ def _ordered_map(function, items: Iterable, threads: int) -> Iterator:
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=threads, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=threads, mp_context=context,
+                             initializer=_one_blas_thread) as pool:
         pending, items = [], iter(items)
         for item in itertools.islice(items, 2 * threads):
             pending.append(pool.submit(function, item))
@@ -45,6 +46,33 @@ def _ordered_map(function, items: Iterable, threads: int) -> Iterator:
             for item in itertools.islice(items, 1):
                 pending.append(pool.submit(function, item))
             yield result
+
+
+def _one_blas_thread() -> None:
+    """A worker process's BLAS runs one thread: the processes share the cores, and
+    OpenBLAS threads contending for them run several times slower."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _single_blas_thread():
+    """The same in the parent, for every thread count: the float encoder's results (and so
+    the quantised latents) must not depend on how many BLAS threads split its sums, or
+    -T 1 and -T 2 would write different bytes."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+def _prepare_workers(codec) -> None:
+    """Build what every frame needs once, before worker processes fork from this one."""
+    if codec.mode == "lossless":
+        from vaezip.codecs.exact import _parity_windows, prior_masses
+
+        codec.model.exact  # noqa: B018 - the integer network, built on first use
+        _parity_windows()
+        prior_masses()
 
 
 # --- encoding ---------------------------------------------------------------------------
@@ -89,6 +117,14 @@ def pack(sources: Iterable[Source], target: str, options: EncodeOptions, *, thre
     codec = _codec(options)
     if codec.mode not in FRAME_IMAGES:
         raise UsageError("float latents are not framed; pack them without threads or append")
+    _prepare_workers(codec)
+    if codec.mode == "lossless":  # exact: the same in any BLAS, so keep its threads
+        return _pack(sources, target, options, codec, threads, force, append, on_frame)
+    with _single_blas_thread():
+        return _pack(sources, target, options, codec, threads, force, append, on_frame)
+
+
+def _pack(sources, target, options, codec, threads, force, append, on_frame) -> PackSummary:
     writer = ArchiveWriter(target, codec.model.name, force=force or append)
     summary, errors = PackSummary(), []
     try:
@@ -174,21 +210,33 @@ def decode_archive(source: str | Path | bytes, label: str,
 # --- decoding ---------------------------------------------------------------------------
 
 
-def member_paths(names: list[str]) -> dict[str, str]:
-    """Where each member goes inside the output directory: its stored path with the suffix
+def member_path(name: str, clashes: set[int]) -> str:
+    """Where a member goes inside the output directory: its stored path with the suffix
     replaced by .png (a.jpg -> a.png); where two members would then meet (a.png and a.jpg),
     the one whose name does not already end in .png keeps its whole name plus .png
-    (a.jpg -> a.jpg.png)."""
-    def plain(name: str) -> str:
-        path = PurePosixPath(name)
-        return name if path.suffix.lower() == ".png" else str(path.with_suffix(".png"))
+    (a.jpg -> a.jpg.png). clashes: clashing_paths() of all the archive's names."""
+    plain = _plain(name)
+    return name + ".png" if plain != name and name_hash(plain) in clashes else plain
 
-    first = [plain(n) for n in names]
-    counts: dict[str, int] = {}
-    for p in first:
-        counts[p] = counts.get(p, 0) + 1
-    return {n: (p if counts[p] == 1 or p == n else n + ".png")
-            for n, p in zip(names, first, strict=True)}
+
+def clashing_paths(names: Iterable[str]) -> set[int]:
+    """The (hashed) output paths that two or more members would share: 8 bytes per member
+    while counting, so that millions of names fit."""
+    import numpy as np
+
+    hashes = np.fromiter((name_hash(_plain(n)) for n in names), dtype=np.uint64)
+    values, counts = np.unique(hashes, return_counts=True)
+    return {int(v) for v in values[counts > 1]}
+
+
+def _plain(name: str) -> str:
+    """name with its suffix replaced by .png (PurePosixPath.with_suffix's rule, in string
+    operations: this runs for every member of an archive)."""
+    base = name.rfind("/") + 1
+    dot = name.rfind(".")
+    if dot > base and dot < len(name) - 1:  # a suffix: not a leading or trailing dot
+        return name if name[dot:].lower() == ".png" else name[:dot] + ".png"
+    return name + ".png"
 
 
 @dataclass
@@ -224,22 +272,19 @@ def _decode_frame(job) -> int:
     from vaezip.imaging import image_bytes
     from vaezip.pipeline import decode_file, output_format
 
-    reader = open_archive(path, label)
-    try:
-        vz = reader.frame(i)
-        written = 0
-        for p, image in zip(vz.images, decode_file(vz, f"{label}: frame {i}", options,
-                                                   _MODELS), strict=True):
-            target = targets.get(p.name)
-            if target is not None:
-                write_output(target, image_bytes(image, output_format(target)), force)
-                written += 1
-        return written
-    finally:
-        reader.close()
+    if (path, label) not in _READERS:  # one per process: the index is read once
+        _READERS.clear()
+        _READERS[path, label] = open_archive(path, label)
+    vz = _READERS[path, label].frame(i)
+    images = decode_file(vz, f"{label}: frame {i}", options, _MODELS, only=set(targets))
+    for name, image in images:
+        target = targets[name]
+        write_output(target, image_bytes(image, output_format(target)), force)
+    return len(images)
 
 
 _MODELS = ModelCache()
+_READERS: dict = {}
 
 
 def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
@@ -256,17 +301,21 @@ def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
     try:
         wanted = set(members) if members else None
         if wanted is not None:
-            missing = sorted(wanted - set(reader.names))
+            missing = sorted(wanted.difference(*(f.names for f in reader.frames)))
             if missing:
                 raise UsageError(f"{label}: no member {missing[0]!r}"
                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         frames = [f.index for f in reader.frames
                   if wanted is None or wanted.intersection(f.names)]
-        targets_of = member_paths(reader.names)
-        targets = {n: str(out_dir / targets_of[n]) for f in frames
-                   for n in reader.frames[f].names if wanted is None or n in wanted}
-        for target in targets.values():
-            check_writable(Path(target), force)
+        clashes = clashing_paths(n for f in reader.frames for n in f.names)
+
+        def targets(i: int) -> dict[str, str]:
+            return {n: str(out_dir / member_path(n, clashes)) for n in reader.frames[i].names
+                    if wanted is None or n in wanted}
+
+        for i in frames:  # before any work: nothing is overwritten without force
+            for target in targets(i).values():
+                check_writable(Path(target), force)
         damaged = check_frames(reader, frames, _MODELS)
         summary = UnpackSummary(damaged_frames=damaged)
         summary.lost = [n for i in damaged for n in reader.frames[i].names
@@ -275,15 +324,17 @@ def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
             raise FormatError(f"{label}: damaged; cannot recover {_some(summary.lost)} (frame"
                               f"{'s' if len(damaged) > 1 else ''} "
                               f"{', '.join(map(str, damaged[:5]))}); --salvage writes the rest")
-        intact = [i for i in frames if i not in damaged]
+        intact = set(frames) - set(damaged)
+        jobs = ((path, label, i, targets(i), options, force) for i in frames if i in intact)
+        for written in _ordered_map(_decode_frame, jobs, threads):
+            summary.written += written
+            if on_frame:
+                on_frame(written)
     finally:
         reader.close()
-    jobs = ((path, label, i, {n: targets[n] for n in reader.frames[i].names if n in targets},
-             options, force) for i in intact)
-    for written in _ordered_map(_decode_frame, jobs, threads):
-        summary.written += written
-        if on_frame:
-            on_frame(written)
+        for other in _READERS.values():
+            other.close()
+        _READERS.clear()
     return summary
 
 

@@ -156,30 +156,39 @@ class DecodeOptions:
 
 
 def decode_file(vz: container.VzFile, label: str, options: DecodeOptions = DecodeOptions(),
-                models: ModelCache | None = None) -> list:
-    """Every image of a .vz file as a Pillow image, in order."""
+                models: ModelCache | None = None, only: set[str] | None = None) -> list:
+    """Every image of a .vz file as a Pillow image, in order; with only, the (name, image)
+    pairs of just those members (the others are not run through the decoder)."""
     model = (models or ModelCache()).get(vz, label)
     decoded = for_file(vz, model).decode(vz, label)
+    rows = range(len(vz)) if only is None else [
+        i for i, p in enumerate(vz.images) if p.name in only]
     if isinstance(decoded, Pixels):
         if options.sample or options.size or options.native:
             raise OptionError(f"{label}: a lossless file decodes to its exact pixels; "
                               f"{{sample}}, {{size}} and {{native}} do not apply")
-        return [exact_image(row) for row in decoded.levels]
-    pixels = decode_latents(decoded, vz, model, options.sample, options.seed)
-    return [render(pixels[i], vz.images[i], options.native, options.size)
-            for i in range(len(vz))]
+        images = [exact_image(decoded.levels[i]) for i in rows]
+    else:
+        pixels = decode_latents(decoded, vz, model, options.sample, options.seed, rows)
+        images = [render(pixels[k], vz.images[i], options.native, options.size)
+                  for k, i in enumerate(rows)]
+    if only is None:
+        return images
+    return [(vz.images[i].name, image) for i, image in zip(rows, images, strict=True)]
 
 
 def decode_latents(latents: Latents, vz: container.VzFile, model, sample: bool = False,
-                   seed: int = 0) -> np.ndarray:
-    """The decoder's output for each image: float32 [N, 28, 28] in [0, 1]. The posterior
-    mean by default; with sample=True, a draw z ~ N(mu, sigma^2) (seeded)."""
+                   seed: int = 0, rows=None) -> np.ndarray:
+    """The decoder's output for each image (or just the rows given): float32 [N, 28, 28]
+    in [0, 1]. The posterior mean by default; with sample=True, a draw z ~ N(mu, sigma^2)
+    (seeded; drawn for every image, so a row's draw does not depend on which rows run)."""
     z = latents.mu
     if sample:
         noise = np.random.default_rng(seed).standard_normal(z.shape, dtype=np.float32)
         z = z + latents.sigma * noise
-    digits = [p.digit for p in vz.images] if model.config.conditional else None
-    return model.decode(z, digits)
+    rows = list(range(len(z))) if rows is None else list(rows)
+    digits = [vz.images[i].digit for i in rows] if model.config.conditional else None
+    return model.decode(z[rows], digits)
 
 
 def render(pixels: np.ndarray, placement, native: bool, size: tuple[int, int] | None):

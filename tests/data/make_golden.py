@@ -2,7 +2,8 @@
 
 golden/out/ holds what the vaezip that made them decoded them to. The .vz files were
 written by the vaezip of commit 289e43f (before the codec interface of issue 13), except
-the lossless4-* files (format 4, issue 14) and the framed-* files (format 5, issue 15). tests/test_golden.py checks that today's
+the lossless4-* files (format 4, issue 14)
+and the framed-* files (format 5, issue 15). tests/test_golden.py checks that today's
 encoder writes the same bytes (SUPERSEDED lists the files a newer format replaced) and
 that every one of them still decodes. Rerun this only to add cases, never to "fix" a
 failing golden test: a changed byte is a format change, and format changes bump the

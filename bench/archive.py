@@ -1,0 +1,170 @@
+"""Archives at scale (issue 15): memory, threads, extraction, rate and damage.
+
+- Peak RSS and time of `vaezip encode DIR --pack` and `vaezip decode` for the 60,000 MNIST
+  training digits (one PNG each), and for 120,000 (the same folder twice);
+- `-T 2` against `-T 1`: lossy --pack of the 60,000 and lossless --pack of 2,000 digits;
+- `decode --member` of one image out of the 60,000-digit archive;
+- the rate of framed archives on the 10,000 test digits (default quality, and lossless);
+- one byte flipped in the middle of the archive: `test` and `--salvage`.
+
+Peak RSS is the child process's ru_maxrss (os.wait4), worker processes included.
+Run: python bench/archive.py --data-dir ../shared/data   (also `make bench`)
+Writes bench/results/archive.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+from common import VAEZIP, mnist_test_digits, run_measured, write_pngs
+
+RESULTS = Path(__file__).resolve().parent / "results" / "archive"
+CACHE = Path(__file__).resolve().parent / ".cache" / "archive"
+
+
+def pngs(data_dir: Path, name: str, train: bool, limit: int | None = None) -> Path:
+    """A folder of the digits as PNG files, made once and kept in bench/.cache."""
+    folder = CACHE / name
+    digits = mnist_test_digits(data_dir, limit, train=train)
+    if not folder.is_dir() or len(list(folder.iterdir())) != len(digits):
+        shutil.rmtree(folder, ignore_errors=True)
+        write_pngs(digits, folder)
+    return folder
+
+
+def run(args: list[str]) -> tuple[float, int]:
+    return run_measured([VAEZIP, *map(str, args)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    args = parser.parse_args()
+    train = pngs(args.data_dir, "train", train=True)
+    twice = CACHE / "twice"  # the same folder twice: a/ and b/
+    if not twice.is_dir():
+        twice.mkdir(parents=True)
+        for part in "ab":
+            shutil.copytree(train, twice / part)
+    test = pngs(args.data_dir, "test", train=False)
+    out = CACHE / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    r: dict = {}
+
+    for label, folder, n in (("60k", train, 60_000), ("120k", twice, 120_000)):
+        seconds, rss = run(["encode", folder, "--pack", "-o", out / f"{label}.vz", "-q"])
+        r[f"encode {label}"] = {"seconds": round(seconds, 2), "peak_rss_mb": rss, "images": n}
+        seconds, rss = run(["decode", out / f"{label}.vz", "-o", out / f"{label}-dec", "-q"])
+        r[f"decode {label}"] = {"seconds": round(seconds, 2), "peak_rss_mb": rss, "images": n}
+        shutil.rmtree(out / f"{label}-dec")
+    seconds, rss = run(["encode", train, "--pack", "-T", "2", "-o", out / "60k-t2.vz", "-q"])
+    r["encode 60k -T 2"] = {"seconds": round(seconds, 2), "peak_rss_mb": rss,
+                            "same_bytes": (out / "60k-t2.vz").read_bytes()
+                            == (out / "60k.vz").read_bytes()}
+    seconds, rss = run(["decode", out / "60k.vz", "-T", "2", "-o", out / "60k-dec2", "-q"])
+    r["decode 60k -T 2"] = {"seconds": round(seconds, 2), "peak_rss_mb": rss}
+    shutil.rmtree(out / "60k-dec2")
+
+    lossless = CACHE / "lossless-2000"
+    if not lossless.is_dir():
+        lossless.mkdir()
+        for path in sorted(test.iterdir())[:2000]:
+            shutil.copy(path, lossless / path.name)
+    for t in ("1", "2"):
+        seconds, _ = run(["encode", lossless, "--pack", "--lossless", "-T", t, "-o",
+                          out / f"ll-t{t}.vz", "-q"])
+        r[f"lossless encode 2000 -T {t}"] = {"seconds": round(seconds, 2)}
+        seconds, _ = run(["decode", out / f"ll-t{t}.vz", "-T", t, "-o", out / f"ll-{t}", "-q"])
+        r[f"lossless decode 2000 -T {t}"] = {"seconds": round(seconds, 2)}
+    r["lossless -T bytes equal"] = (out / "ll-t1.vz").read_bytes() == (out / "ll-t2.vz").read_bytes()
+
+    seconds, _ = run(["decode", out / "60k.vz", "--member", "31337.png", "-o", out / "one", "-q"])
+    r["decode --member (1 of 60,000)"] = {"seconds": round(seconds, 3)}
+
+    run(["encode", test, "--pack", "-o", out / "test.vz", "-q"])
+    run(["encode", test, "--pack", "--lossless", "-o", out / "test-ll.vz", "-q"])
+    r["rate"] = {"default quality, B/digit": round((out / "test.vz").stat().st_size / 10_000, 2),
+                 "lossless, bits/dim": round(8 * (out / "test-ll.vz").stat().st_size
+                                             / (10_000 * 784), 4)}
+
+    data = bytearray((out / "60k.vz").read_bytes())
+    data[len(data) // 2] ^= 0x08
+    (out / "damaged.vz").write_bytes(bytes(data))
+    test_run = subprocess.run([VAEZIP, "test", out / "damaged.vz"], capture_output=True,
+                              text=True)
+    salvage = subprocess.run([VAEZIP, "decode", out / "damaged.vz", "--salvage", "-o",
+                              out / "salvaged", "-q"], capture_output=True, text=True)
+    written = sum(1 for _ in (out / "salvaged").rglob("*.png"))
+    lost = sum("lost:" in line for line in salvage.stderr.splitlines())
+    r["damage"] = {"test exit": test_run.returncode, "test names": test_run.stderr.strip()[:160],
+                   "salvage exit": salvage.returncode, "written": written, "lost": lost}
+    write(r)
+
+
+def write(r: dict) -> None:
+    def ratio(a: str, b: str) -> float:
+        return r[a]["seconds"] / r[b]["seconds"]
+
+    e60, e120 = r["encode 60k"], r["encode 120k"]
+    d60, d120 = r["decode 60k"], r["decode 120k"]
+    lines = [
+        "# Archives at scale",
+        "",
+        f"{platform.machine()}, Python {platform.python_version()}, 2 cores. Command: "
+        "`python bench/archive.py --data-dir ../shared/data` (`make bench`). MNIST digits as "
+        "one PNG file each; peak RSS from os.wait4 (ru_maxrss), worker processes included.",
+        "",
+        "| measure | result | goal | met |",
+        "|---|---:|---|---|",
+        f"| `encode --pack`, 60,000 digits | {e60['seconds']} s, {e60['peak_rss_mb']} MB "
+        f"| ≤ 200 MB | {_met(e60['peak_rss_mb'] <= 200)} |",
+        f"| `encode --pack`, 120,000 digits | {e120['seconds']} s, {e120['peak_rss_mb']} MB "
+        f"| ≤ 110% of 60,000 | {_met(e120['peak_rss_mb'] <= 1.1 * e60['peak_rss_mb'])} |",
+        f"| `decode`, 60,000 | {d60['seconds']} s, {d60['peak_rss_mb']} MB | ≤ 200 MB "
+        f"| {_met(d60['peak_rss_mb'] <= 200)} |",
+        f"| `decode`, 120,000 | {d120['seconds']} s, {d120['peak_rss_mb']} MB "
+        f"| ≤ 110% of 60,000 | {_met(d120['peak_rss_mb'] <= 1.1 * d60['peak_rss_mb'])} |",
+        f"| `-T 2` / `-T 1`, lossy `--pack` of 60,000 | {ratio('encode 60k', 'encode 60k -T 2'):.2f}x "
+        f"(same bytes: {r['encode 60k -T 2']['same_bytes']}) | ≥ 1.6x "
+        f"| {_met(ratio('encode 60k', 'encode 60k -T 2') >= 1.6)} |",
+        f"| `-T 2` / `-T 1`, decode of 60,000 | {ratio('decode 60k', 'decode 60k -T 2'):.2f}x "
+        f"| report | |",
+        f"| `-T 2` / `-T 1`, lossless `--pack` of 2,000 "
+        f"| {ratio('lossless encode 2000 -T 1', 'lossless encode 2000 -T 2'):.2f}x (same bytes: "
+        f"{r['lossless -T bytes equal']}) | ≥ 1.6x "
+        f"| {_met(ratio('lossless encode 2000 -T 1', 'lossless encode 2000 -T 2') >= 1.6)} |",
+        f"| `-T 2` / `-T 1`, lossless decode of 2,000 "
+        f"| {ratio('lossless decode 2000 -T 1', 'lossless decode 2000 -T 2'):.2f}x | report | |",
+        f"| `decode --member`, 1 of 60,000 | {r['decode --member (1 of 60,000)']['seconds']} s "
+        f"| ≤ 0.5 s | {_met(r['decode --member (1 of 60,000)']['seconds'] <= 0.5)} |",
+        f"| framed, default quality, 10,000 test digits | {r['rate']['default quality, B/digit']} "
+        f"B/digit | ≤ 13.7 | {_met(r['rate']['default quality, B/digit'] <= 13.7)} |",
+        f"| framed, lossless, 10,000 test digits | {r['rate']['lossless, bits/dim']} bits/dim "
+        f"| ≤ 1.30 | {_met(r['rate']['lossless, bits/dim'] <= 1.30)} |",
+        f"| one byte flipped mid-archive: `test` | exit {r['damage']['test exit']} "
+        f"| exit 1, names | {_met(r['damage']['test exit'] == 1)} |",
+        f"| ... `decode --salvage` | {r['damage']['written']:,} written, "
+        f"{r['damage']['lost']:,} lost, exit {r['damage']['salvage exit']} "
+        f"| every undamaged frame | {_met(r['damage']['written'] + r['damage']['lost'] == 60_000)} |",
+        "",
+        f"`test` said: {r['damage']['test names']}",
+        "",
+    ]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.with_suffix(".md").write_text("\n".join(lines))
+    RESULTS.with_suffix(".json").write_text(json.dumps(r, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+if __name__ == "__main__":
+    main()
