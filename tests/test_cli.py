@@ -51,7 +51,7 @@ def test_models_lists_the_shipped_models(run_cli):
 
 def test_sample_writes_a_deterministic_png_and_never_overwrites(run_cli, tmp_path):
     out = tmp_path / "s.png"
-    r = run_cli("sample", "-n", "16", "-o", out, "--seed", "3")
+    r = run_cli("sample", "-n", "16", "-o", out, "--seed", "3", "--scale", "1")
     assert r.code == 0, r
     first = out.read_bytes()
     image = Image.open(io.BytesIO(first))
@@ -62,7 +62,8 @@ def test_sample_writes_a_deterministic_png_and_never_overwrites(run_cli, tmp_pat
     assert "--force" in one_line_error(r)
     assert out.read_bytes() == first  # untouched
 
-    assert run_cli("sample", "-n", "16", "-o", out, "--seed", "3", "--force").code == 0
+    assert run_cli("sample", "-n", "16", "-o", out, "--seed", "3", "--force",
+                   "--scale", "1").code == 0
     assert out.read_bytes() == first  # same seed, same bytes
     assert run_cli("sample", "-n", "16", "-o", out, "--seed", "4", "--force").code == 0
     assert out.read_bytes() != first

@@ -301,14 +301,16 @@ def test_mutated_vz_files_decode_cleanly_or_fail_in_one_line(run_cli, tmp_path, 
 
 def test_sample_without_grid_writes_one_file_per_draw(run_cli, tmp_path):
     out = tmp_path / "draws"
-    r = run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7")
+    r = run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7",
+                "--scale", "1")
     assert r.code == 0, r
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"sample-{i:02d}.png" for i in range(12)]
     assert Image.open(out / names[0]).size == (28, 28)
     first = (out / names[3]).read_bytes()
     assert run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7").code == 1
-    r = run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7", "--force")
+    r = run_cli("sample", "-n", "12", "--no-grid", "-o", out, "--temperature", "0.7", "--force",
+                "--scale", "1")
     assert r.code == 0 and (out / names[3]).read_bytes() == first  # same seed, same draws
 
 

@@ -64,6 +64,7 @@ def test_interpolate_between_two_vz_files(run_cli, tmp_path):
         assert run_cli("encode", tmp_path / f"{i}.png").code == 0
     out = tmp_path / "path.png"
     r = run_cli("plot", "interpolate", tmp_path / "0.vz", tmp_path / "1.vz", "-n", "7",
+                "--scale", "1",
                 "--spherical", "-o", out)
     assert r.code == 0, r
     assert png_size(out) == GRID(7, 1)

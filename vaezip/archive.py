@@ -58,15 +58,16 @@ class ArchiveWriter:
     """Writes a framed archive to path (or, for '-', to standard output at the end)."""
 
     def __init__(self, path: str, model: str, *, force: bool):
-        from vaezip.fileio import check_writable
+        from vaezip.fileio import cannot_write, check_writable
 
         self.path, self.model, self.force = path, model, force
         if path != "-":
             check_writable(Path(path), force)
         target_dir = Path(path).parent if path != "-" else Path.cwd()
-        target_dir.mkdir(parents=True, exist_ok=True)
         self._data_path = target_dir / f".{Path(path).name}.{os.getpid()}.frames.tmp"
-        self._data = open(self._data_path, "wb")  # noqa: SIM115 - closed in close/abort
+        with cannot_write(Path(path)):
+            target_dir.mkdir(parents=True, exist_ok=True)
+            self._data = open(self._data_path, "wb")  # noqa: SIM115 - closed in close/abort
         self._sizes: list[int] = []
         self._index = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
         self._index_parts = []

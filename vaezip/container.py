@@ -231,10 +231,21 @@ def sniff(data: bytes) -> bool:
         isinstance(t, dict) and t.get("dtype") == "U8" for t in header.values())
 
 
+# The signatures of the images people hand to `decode` by mistake.
+_IMAGE_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+                (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
 def loads(data: bytes, label: str) -> VzFile:
     """Parse and validate a .vz file; any problem is a FormatError naming it."""
     if not data:
         raise FormatError(f"{label}: empty file")
+    kind = next((k for magic, k in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "WebP"
+    if kind:
+        raise FormatError(f"{label}: not a .vz file but a {kind} image (vaezip encode "
+                          f"compresses images into .vz files)")
     if len(data) < 8:
         raise FormatError(f"{label}: truncated ({len(data)} bytes) or not a .vz file")
     (header_len,) = struct.unpack("<Q", data[:8])

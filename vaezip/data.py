@@ -162,8 +162,9 @@ def to_model_space(images) -> object:
     return images.reshape(len(images), -1).float().div_(255.0)
 
 
-def grid_png_bytes(images, nrow: int = 8) -> bytes:
-    """float [N, 28, 28] (or [N, 1, 28, 28]) in [0, 1] -> PNG bytes of a tiled grid."""
+def grid_png_bytes(images, nrow: int = 8, scale: int = 1) -> bytes:
+    """float [N, 28, 28] (or [N, 1, 28, 28]) in [0, 1] -> PNG bytes of a tiled grid, each
+    pixel drawn as scale x scale (nearest neighbour: digits stay crisp on a screen)."""
     import io
 
     import torch
@@ -173,6 +174,8 @@ def grid_png_bytes(images, nrow: int = 8) -> bytes:
     images = images.detach().cpu().float().reshape(len(images), 1, *images.shape[-2:])
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=0.5)  # [3, H, W]
     pixels = grid[0].mul(255).round().to(torch.uint8).numpy()
+    if scale > 1:
+        pixels = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
     buffer = io.BytesIO()
     Image.fromarray(pixels, mode="L").save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

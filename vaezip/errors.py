@@ -52,6 +52,10 @@ class OutputExistsError(VaezipError):
     """Refusing to overwrite an existing file without --force."""
 
 
+class OutputError(VaezipError):
+    """An output that cannot be written (permissions, a full disk, a missing device)."""
+
+
 class ImageError(VaezipError):
     """An input image that cannot be read or used."""
 

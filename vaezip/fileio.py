@@ -8,7 +8,7 @@ import itertools
 import os
 from pathlib import Path
 
-from vaezip.errors import OutputExistsError
+from vaezip.errors import OutputError, OutputExistsError
 
 _counter = itertools.count()
 
@@ -37,12 +37,31 @@ def atomic_write_bytes(path: Path | str, data: bytes, force: bool = False,
     if not force and os.path.lexists(path):
         check_writable(path, force)  # raises with the right message
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_counter)}.tmp")
+    with cannot_write(path):
+        try:
+            # O_EXCL: never follow or reuse someone else's file; 0o666 minus the umask.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileNotFoundError:  # first file in a new directory
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        _write_and_move(fd, tmp, path, data, force, durable)
+    return path
+
+
+@contextlib.contextmanager
+def cannot_write(path: Path):
+    """An OSError while writing path becomes one line naming path (not a temp file) and
+    the reason: the user's problem to fix, not vaezip's."""
     try:
-        # O_EXCL: never follow or reuse someone else's file; 0o666 minus the umask, as open().
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileNotFoundError:  # first file in a new directory
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        yield
+    except (IsADirectoryError, OutputExistsError):
+        raise
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _write_and_move(fd: int, tmp: Path, path: Path, data: bytes, force: bool,
+                    durable: bool) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -59,13 +78,14 @@ def atomic_write_bytes(path: Path | str, data: bytes, force: bool = False,
                 raise
             os.unlink(tmp)
     except IsADirectoryError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         check_writable(path, force)  # a directory where the file should go
         raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return path
 
 
 def write_output(target: str, data: bytes, force: bool) -> None:
@@ -93,10 +113,11 @@ def atomic_writer(target: str, force: bool):
     path = Path(target)
     if not force and os.path.lexists(path):
         check_writable(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with cannot_write(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_counter)}.tmp")
     try:
-        with open(tmp, "xb") as handle:
+        with cannot_write(path), open(tmp, "xb") as handle:
             yield handle
         if force:
             os.replace(tmp, path)

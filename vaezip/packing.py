@@ -242,6 +242,7 @@ def _plain(name: str) -> str:
 @dataclass
 class UnpackSummary:
     written: int = 0
+    folders: set[str] = field(default_factory=set)  # the directories members went to
     lost: list[str] = field(default_factory=list)  # members of damaged frames
     damaged_frames: list[int] = field(default_factory=list)
 
@@ -265,7 +266,7 @@ def check_frames(reader: ArchiveReader, frames: list[int] | None = None,
     return damaged
 
 
-def _decode_frame(job) -> int:
+def _decode_frame(job) -> tuple[int, set[str]]:
     """Decode one frame of an archive file and write the members asked for."""
     path, label, i, targets, options, force = job
     from vaezip.fileio import write_output
@@ -280,7 +281,7 @@ def _decode_frame(job) -> int:
     for name, image in images:
         target = targets[name]
         write_output(target, image_bytes(image, output_format(target)), force)
-    return len(images)
+    return len(images), {str(Path(t).parent) for t in targets.values()}
 
 
 _MODELS = ModelCache()
@@ -326,8 +327,9 @@ def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
                               f"{', '.join(map(str, damaged[:5]))}); --salvage writes the rest")
         intact = set(frames) - set(damaged)
         jobs = ((path, label, i, targets(i), options, force) for i in frames if i in intact)
-        for written in _ordered_map(_decode_frame, jobs, threads):
+        for written, folders in _ordered_map(_decode_frame, jobs, threads):
             summary.written += written
+            summary.folders |= folders
             if on_frame:
                 on_frame(written)
     finally:

@@ -177,7 +177,7 @@ def interpolation_path(a, b, steps: int, spherical: bool = False):
 
 
 def interpolate(model, a, b, steps: int = 10, spherical: bool = False,
-                digit: int | None = None) -> bytes:
+                digit: int | None = None, scale: int = 1) -> bytes:
     """Decoded images along the path between two latent codes, as one row (a conditional
     model draws them all as `digit`)."""
     import torch
@@ -187,4 +187,4 @@ def interpolate(model, a, b, steps: int = 10, spherical: bool = False,
     with torch.inference_mode():
         images = model.decode(path, labels)
     side = model.config.image_side
-    return grid_png_bytes(images.reshape(steps, side, side), nrow=steps)
+    return grid_png_bytes(images.reshape(steps, side, side), nrow=steps, scale=scale)

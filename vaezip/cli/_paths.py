@@ -9,8 +9,28 @@ from pathlib import Path
 from vaezip.errors import UsageError
 from vaezip.sources import STDIO
 
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def check_vz_output(output: str | None) -> None:
+    """encode writes .vz files: an output named like an image would mislead."""
+    from vaezip.sources import IMAGE_SUFFIXES
+
+    if output and output != STDIO and Path(output).suffix.lower() in IMAGE_SUFFIXES:
+        raise UsageError(f"{output}: encode writes .vz files, not {Path(output).suffix} images; "
+                         f"name it {Path(output).with_suffix('.vz')}")
+
+
+def check_image_output(output: str) -> None:
+    """decode writes images, in the format its name's suffix says."""
+    if output != STDIO and Path(output).suffix.lower() not in IMAGE_OUTPUTS:
+        raise UsageError(f"{output}: decode writes images; name the output with one of "
+                         f"{', '.join(IMAGE_OUTPUTS)}")
+
 
 def encode_targets(inputs: list[str], sources, output: str | None, pack: bool) -> list[str]:
+    if pack or len(sources) == 1:
+        check_vz_output(output)
     if pack:
         if output:
             return [output]
@@ -55,6 +75,7 @@ def decode_targets(source, vz, output: str | None, n_inputs: int) -> list[str]:
         folder = archive_folder(source, output, n_inputs)
         return [str(folder / decoded_name(p.name)) for p in vz.images]
     if output and n_inputs == 1:
+        check_image_output(output)
         return [output]
     if output:
         if output == STDIO:
@@ -101,3 +122,34 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     if not (1 <= w <= 20000 and 1 <= h <= 20000):
         raise UsageError(f"--size must be between 1x1 and 20000x20000, not {text}")
     return w, h
+
+
+def remove_inputs(sources, outputs: list[str]) -> None:
+    """--rm: delete the input files, once every output file has been read back and found
+    intact (vaezip test's checks for .vz files; images must open)."""
+    from vaezip.errors import OutputError
+
+    for output in outputs:
+        if output == STDIO:
+            continue
+        if not _verified(Path(output)):
+            raise OutputError(f"{output}: could not be verified; the inputs were kept")
+    for source in sources:
+        if source.path is not None:
+            source.path.unlink(missing_ok=True)
+
+
+def _verified(path: Path) -> bool:
+    if path.suffix.lower() == ".vz":
+        from vaezip.packing import verify
+
+        lost, images = verify(path, str(path))
+        return not lost and images > 0
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except Exception:
+        return False

@@ -17,25 +17,31 @@ def decode_cmd(
     inputs: list[str] = typer.Argument(..., help=".vz files, directories of them, or -."),
     output: str = typer.Option(
         None, "-o", "--output",
-        help="Output image (one .vz), directory (archive or many), or - for stdout.",
+        help="Output image (one .vz), directory (archive or many), or - for stdout "
+        "[default: next to each .vz, named after it].",
     ),
     sample: bool = typer.Option(False, "--sample", help="Decode a draw, not the mean."),
     seed: int = typer.Option(0, "--seed", help="Seed of --sample's draw."),
-    size: str = typer.Option(None, "--size", help="Output size WxH instead of the original."),
+    size: str = typer.Option(None, "--size", help="Output size WxH [default: the original size]."),
     native: bool = typer.Option(False, "--native", help="The model's own 28x28 image."),
     member: list[str] = typer.Option(
-        None, "--member", help="Only this member of an archive (repeatable)."),
+        None, "--member", help="Only this member of an archive, repeatable [default: all]."),
     salvage: bool = typer.Option(
         False, "--salvage", help="Write every intact member of a damaged archive (exit 1)."),
     threads: int = typer.Option(
         1, "--threads", "-T", help="Processes for archives (0: every core)."),
+    stdout: bool = typer.Option(False, "--stdout", "-c",
+                                help="Write to standard output (as -o -)."),
+    remove: bool = typer.Option(
+        False, "--rm", help="Remove the .vz files once their images are written and verified."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
     """Turn .vz files back into images (digit.vz -> digit.png; an archive -> a directory)."""
     from vaezip import container
     from vaezip.archive import is_framed_file
-    from vaezip.cli._paths import check_targets, decode_targets, parse_size
+    from vaezip.cli._paths import check_targets, decode_targets, parse_size, remove_inputs
     from vaezip.pipeline import DecodeOptions, ModelCache, decode_to_files
     from vaezip.sources import collect_sources
 
@@ -44,32 +50,54 @@ def decode_cmd(
     options = DecodeOptions(sample=sample, seed=seed, native=native, size=parse_size(size))
     if threads < 0:
         raise UsageError(f"--threads must be 0 (every core) or more, not {threads}")
+    if stdout and output not in (None, STDIO):
+        raise UsageError("-c writes to standard output; it excludes -o FILE")
+    output = STDIO if stdout else output
     sources = collect_sources(inputs, suffixes={".vz"})
     framed = [s for s in sources if s.path is not None and is_framed_file(s.path)]
     if (member or salvage) and len(framed) != len(sources):
         raise UsageError("--member and --salvage go with framed archives (vaezip encode "
                          "--pack writes them)")
-    lines, failed = [], False
-    for source in framed:
-        lines.append(_unpack(source, output, len(sources), member, salvage, threads, force,
-                             options))
-        failed |= lines[-1].endswith("lost")
-    sources = [s for s in sources if s not in framed]
-    files = [(s, container.loads(s.read(), s.label)) for s in sources]  # validate all first
-    plans = [decode_targets(s, vz, output, len(files)) for s, vz in files]
+    others = [s for s in sources if s not in framed]
+    files = [(s, container.loads(s.read(), s.label)) for s in others]  # validate all first
+    plans = [decode_targets(s, vz, output, len(sources)) for s, vz in files]
     check_targets([t for plan in plans for t in plan], [s.path for s in sources], force)
 
+    lines, failed, written = [], False, []
+    for source in framed:
+        line, lost, folder = _unpack(source, output, len(sources), member, salvage, threads,
+                                     force, options)
+        lines.append(line)
+        written.append(folder)
+        failed |= lost
     models = ModelCache()
     for (source, vz), targets in zip(files, plans, strict=True):
         decode_to_files(vz, source.label, targets, options, models, force)
-        where = targets[0] if len(targets) == 1 else str(Path(targets[0]).parent) + "/"
-        lines.append(f"{source.label} -> {where} ({len(targets)} image"
-                     f"{'s' if len(targets) > 1 else ''})")
+        written += targets
+        lines.append(f"{source.label} -> {_where(targets)}")
+    if remove and not failed:
+        remove_inputs(sources, [t for t in written if not isinstance(t, Path)])
     if not quiet and lines:
         to = sys.stderr if any(STDIO in p for p in plans) else sys.stdout
+        if len(lines) > 1 and not verbose:  # as gzip: a total, not a line per file
+            images = sum(int(line.rsplit("(", 1)[1].split()[0]) for line in lines)
+            lines = [f"{len(lines)} files -> {images} image{'s' * (images != 1)}"]
         print("\n".join(lines), file=to)
     if failed:
         raise typer.Exit(1)
+
+
+def _where(targets: list[str]) -> str:
+    """Where a file's images went: the file, or the folder(s) of an archive's members."""
+    if len(targets) == 1:
+        return f"{targets[0]} (1 image)"
+    return _folders(Path(targets[0]).parent, {str(Path(t).parent) for t in targets},
+                    len(targets))
+
+
+def _folders(top: Path, folders: set[str], images: int) -> str:
+    spread = f" in {len(folders)} folders" if len(folders) > 1 else ""
+    return f"{top}/ ({images} image{'s' * (images != 1)}{spread})"
 
 
 def _unpack(source, output, n_inputs, members, salvage, threads, force, options) -> str:
@@ -80,9 +108,9 @@ def _unpack(source, output, n_inputs, members, salvage, threads, force, options)
     folder = archive_folder(source, output, n_inputs)
     summary = unpack(source.path, folder, members=members, salvage=salvage,
                      threads=threads or cores(), force=force, options=options)
-    line = f"{source.label} -> {folder}/ ({summary.written} image{'s' * (summary.written != 1)})"
+    line = f"{source.label} -> {_folders(folder, summary.folders, summary.written)}"
+    for name in summary.lost:
+        print(f"vaezip: lost: {source.label}: {name}", file=sys.stderr)
     if summary.lost:
-        for name in summary.lost:
-            print(f"vaezip: lost: {source.label}: {name}", file=sys.stderr)
-        line += f"; {len(summary.lost)} lost"
-    return line
+        line = line[:-1] + f"; {len(summary.lost)} lost)"
+    return line, bool(summary.lost), folder

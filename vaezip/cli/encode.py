@@ -21,13 +21,15 @@ def encode_cmd(
     inputs: list[str] = typer.Argument(..., help="Image files, directories, or - for stdin."),
     output: str = typer.Option(
         None, "-o", "--output",
-        help="Output .vz (one input, or --pack), directory (many inputs), or - for stdout.",
+        help="Output .vz (one input, or --pack), directory (many inputs), or - for stdout "
+        "[default: next to each input; with --pack, DIR.vz for a directory DIR].",
     ),
     model: str = typer.Option(
         None, "--model", "-m",
         help="Model [default: mnist-bvae-32d; with --lossless, mnist-vae-lossless]."),
     pack: bool = typer.Option(False, "--pack", help="Store all inputs in one .vz archive."),
-    digit: int = typer.Option(None, "--digit", help="The digit shown (conditional models)."),
+    digit: int = typer.Option(None, "--digit", help="The digit shown, for conditional models "
+        "[default: none]."),
     quality: int = typer.Option(
         None, "--quality", "-Q",
         help="1-8: grid step 4 sigma (smallest) to sigma/4 (most faithful) [default: 2]."),
@@ -40,7 +42,12 @@ def encode_cmd(
                                 help="With --pack: add the inputs to the archive already there."),
     threads: int = typer.Option(
         1, "--threads", "-T", help="Processes for --pack (0: every core); same bytes for any."),
+    stdout: bool = typer.Option(False, "--stdout", "-c",
+                                help="Write to standard output (as -o -)."),
+    remove: bool = typer.Option(
+        False, "--rm", help="Remove the input files once their output is written and verified."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, warnings or summary."),
 ) -> None:
     """Compress images into .vz files (digit.png -> digit.vz).
@@ -49,20 +56,24 @@ def encode_cmd(
     posterior width and entropy-coded under the prior (a coded .vz). Models without an
     entropy model (the autoencoder) write float .vz files, as --float does.
     """
-    from vaezip.cli._paths import check_targets, encode_targets
+    from vaezip.cli._paths import check_targets, encode_targets, remove_inputs
     from vaezip.errors import UsageError
     from vaezip.pipeline import EncodeOptions, encode_files, read_batch
-    from vaezip.sources import collect_sources
+    from vaezip.sources import collect_sources, walk_sources
 
     if append and not pack:
         raise UsageError("--append goes with --pack")
+    output = _stdout_output(stdout, output)
     if threads < 0:
         raise UsageError(f"--threads must be 0 (every core) or more, not {threads}")
     options = EncodeOptions(model=model, quality=quality, lossless=lossless,
                             float_latents=float_mode, digit=digit)
     codec = options.codec()
     if pack and codec.mode != "float":
-        return _pack(inputs, output, options, threads, force, append, quiet)
+        target = _pack(inputs, output, options, threads, force, append, quiet)
+        if remove:
+            remove_inputs(walk_sources(inputs), [target])
+        return
     if append or threads > 1:
         raise UsageError("--append and --threads go with --pack (and coded latents)")
     sources = collect_sources(inputs)
@@ -72,12 +83,22 @@ def encode_cmd(
         read = read_batch(sources, codec, digit, advance)
     warn_all(read.warnings, quiet)
     rows = encode_files(sources, targets, codec, read, pack, force)
+    if remove:
+        remove_inputs(sources, targets)
     if not quiet:
         what = codec.model.name + (", lossless" if codec.mode == "lossless" else "")
-        _print_size_table(rows, to_stderr=STDIO in targets, model=what)
+        _print_size_table(rows, to_stderr=STDIO in targets, model=what, verbose=verbose)
 
 
-def _pack(inputs, output, options, threads: int, force: bool, append: bool, quiet: bool) -> None:
+def _stdout_output(stdout: bool, output: str | None) -> str | None:
+    from vaezip.errors import UsageError
+
+    if stdout and output not in (None, STDIO):
+        raise UsageError("-c writes to standard output; it excludes -o FILE")
+    return STDIO if stdout else output
+
+
+def _pack(inputs, output, options, threads: int, force: bool, append: bool, quiet: bool) -> str:
     """--pack: a framed archive, streamed frame by frame (packing.pack)."""
     from vaezip.cli._paths import check_targets, encode_targets
     from vaezip.packing import cores, pack
@@ -95,6 +116,7 @@ def _pack(inputs, output, options, threads: int, force: bool, append: bool, quie
         what = options.codec().model.name + (", lossless" if options.lossless else "")
         _print_size_table([(target, summary.bytes_in, summary.bytes_out, summary.images)],
                           to_stderr=target == STDIO, model=what)
+    return target
 
 
 def _unique_names(sources, inputs: int):
@@ -113,12 +135,12 @@ def _unique_names(sources, inputs: int):
         yield source
 
 
-def _print_size_table(rows, to_stderr: bool, model: str) -> None:
+def _print_size_table(rows, to_stderr: bool, model: str, verbose: bool = False) -> None:
     console = stderr_console() if to_stderr else stdout_console()
     total_in = sum(r[1] for r in rows)
     total_out = sum(r[2] for r in rows)
     images = sum(r[3] for r in rows)
-    if len(rows) > 20:
+    if len(rows) > 20 and not verbose:
         console.print(f"{images} images: {total_in:,} -> {total_out:,} bytes "
                       f"({total_in / max(total_out, 1):.1f}x, {total_out / images:.1f} B/image; "
                       f"model {model})")

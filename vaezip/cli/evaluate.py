@@ -27,18 +27,21 @@ METRIC_ROWS = [
 
 @app.command("eval")
 def eval_cmd(
-    model: list[str] = typer.Option(None, "--model", "-m", help="Model(s) to evaluate."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes)."),
+    model: list[str] = typer.Option(
+        None, "--model", "-m", help="Model(s) to evaluate, repeatable [default: mnist-bvae-32d]."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes) "
+        "[default: $VAEZIP_DATA, else ~/.local/share/vaezip/data]."),
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Fetch MNIST into --data-dir when it is missing."),
-    limit: int = typer.Option(None, "--limit", help="Evaluate the first N test images."),
+    limit: int = typer.Option(None, "--limit", help="Evaluate the first N test images "
+        "[default: all 10,000]."),
     iw_samples: int = typer.Option(
         1000, "--iw-samples", "-k",
         help="Importance samples for the IWAE NLL estimate; 0 skips it."),
     seed: int = typer.Option(0, "--seed", help="Seed of the posterior samples."),
-    batch_size: int = typer.Option(1000, "--batch-size"),
+    batch_size: int = typer.Option(1000, "--batch-size", help="Test images per batch."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | mps"),
-    threads: int = typer.Option(None, "--threads"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads [default: all cores]."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:

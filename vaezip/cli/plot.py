@@ -19,19 +19,26 @@ def plot_cmd(
     kind: str = typer.Argument(..., help="recon | latent | manifold | samples | interpolate"),
     inputs: list[str] = typer.Argument(None, help="interpolate: two .vz files, A and B."),
     model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
-    output: Path = typer.Option(None, "-o", "--output", help="PNG [KIND-MODEL.png]."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (recon, latent)."),
+    output: Path = typer.Option(None, "-o", "--output", help="PNG file [default: KIND-MODEL.png]."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is, for recon and "
+        "latent [default: $VAEZIP_DATA, else "
+                                 "~/.local/share/vaezip/data]."),
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Fetch MNIST into --data-dir when it is missing."),
-    n: int = typer.Option(None, "-n", help="Images (recon 16, samples 64) or grid side "
-                                           "(manifold 20) or steps (interpolate 10)."),
-    limit: int = typer.Option(None, "--limit", help="latent: the first N test images."),
+    n: int = typer.Option(None, "-n", help="Images, grid side or steps [default: recon 16, "
+        "samples 64, "
+                                           "manifold 20, interpolate 10]."),
+    limit: int = typer.Option(None, "--limit", help="latent: the first N test images "
+        "[default: all]."),
     per_digit: bool = typer.Option(False, "--per-digit", help="latent: a panel per digit."),
     spherical: bool = typer.Option(False, "--spherical",
                                    help="interpolate along the great circle, not the line."),
     seed: int = typer.Option(0, "--seed", help="samples: the prior draw."),
     digit: int = typer.Option(None, "--digit", help="manifold, samples: this digit's style "
-                                                     "space (conditional models)."),
+                                                     "space, for conditional models [default: "
+                                                         "none]."),
+    scale: int = typer.Option(4, "--scale", help="interpolate: pixels per model pixel "
+                                                 "(nearest neighbour)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output."),
 ) -> None:
     """Draw the post's figures: recon, latent, manifold, samples, interpolate."""
@@ -43,6 +50,8 @@ def plot_cmd(
     if (kind == "interpolate") != bool(inputs):
         raise UsageError("interpolate takes two .vz files (A B); other plots take none"
                          if kind != "interpolate" else "interpolate needs two .vz files: A B")
+    if not 1 <= scale <= 32:
+        raise UsageError(f"--scale must be between 1 and 32, not {scale}")
     if n is not None and not 1 <= n <= 400:
         raise UsageError(f"-n must be between 1 and 400, not {n}")
     entry = find(model or GENERATIVE_MODEL)
@@ -77,7 +86,7 @@ def plot_cmd(
         png = plots.samples(net, n=count, seed=seed, labels=_digit_labels(net, count, digit))
     else:
         png = plots.interpolate(net, *codes[:2], steps=n or 10, spherical=spherical,
-                                digit=codes[2])
+                                digit=codes[2], scale=scale)
     atomic_write_bytes(output, png, force=force)
     print(f"{output}: {kind} of {entry.name}, {len(png):,} bytes")
 

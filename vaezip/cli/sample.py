@@ -15,13 +15,16 @@ from vaezip.pipeline import check_digit
 def sample_cmd(
     n: int = typer.Option(16, "-n", help="How many images to draw."),
     output: Path = typer.Option(
-        None, "-o", "--output", help="PNG grid [samples.png], or directory with --no-grid."),
+        None, "-o", "--output", help="PNG grid, or directory with --no-grid [default: "
+            "samples.png, or samples/]."),
     model: str = typer.Option(None, "--model", "-m", help="Model [default: mnist-vae-16d]."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
     temperature: float = typer.Option(1.0, "--temperature", help="Scale of the prior draw."),
     grid: bool = typer.Option(True, "--grid/--no-grid", help="One grid, or one file each."),
-    digit: int = typer.Option(None, "--digit", help="Draw this digit (conditional models; "
-                                                     "without it they cycle 0-9)."),
+    digit: int = typer.Option(None, "--digit", help="Draw this digit, for conditional models "
+                                                     "[default: 0-9 in turn]."),
+    scale: int = typer.Option(4, "--scale", help="Pixels per model pixel (nearest neighbour): "
+                                                 "4 makes a digit 112 px."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
 ) -> None:
     """Generate new images from the model's prior."""
@@ -29,6 +32,8 @@ def sample_cmd(
         raise UsageError(f"-n must be between 1 and 10000, not {n}")
     if not 0 < temperature <= 10:
         raise UsageError(f"--temperature must be in (0, 10], not {temperature}")
+    if not 1 <= scale <= 32:
+        raise UsageError(f"--scale must be between 1 and 32, not {scale}")
     from vaezip.fileio import atomic_write_bytes, check_writable
     from vaezip.registry import GENERATIVE_MODEL, find, load_model
 
@@ -40,6 +45,7 @@ def sample_cmd(
     for target in targets:
         check_writable(target, force)
     import torch
+    from PIL import Image
 
     from vaezip.data import grid_png_bytes
     from vaezip.imaging import image_bytes, native_image
@@ -53,12 +59,14 @@ def sample_cmd(
     images = images.reshape(n, side, side)
     what = f"{n} samples" + ("" if digit is None else f" of the digit {digit}")
     if grid:
-        png = grid_png_bytes(images, nrow=min(n, 8))
+        png = grid_png_bytes(images, nrow=min(n, 8), scale=scale)
         atomic_write_bytes(output, png, force=force)
         print(f"{output}: {what} from {entry.name} (seed {seed}), {len(png)} bytes")
         return
     for target, image in zip(targets, images.numpy(), strict=True):
-        atomic_write_bytes(target, image_bytes(native_image(image)), force=force)
+        image = native_image(image)
+        image = image.resize((side * scale,) * 2, Image.Resampling.NEAREST)
+        atomic_write_bytes(target, image_bytes(image), force=force)
     print(f"{output}/: {what} from {entry.name} (seed {seed})")
 
 

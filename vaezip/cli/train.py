@@ -88,9 +88,10 @@ def train_cmd(
     latent_dim: int = typer.Option(16, "--latent-dim", help="Latent dimensions."),
     hidden: str = typer.Option("512,512", "--hidden", help="Hidden widths, input side first."),
     epochs: int = typer.Option(None, "--epochs", help="Epochs in all [default: 20]."),
-    batch_size: int = typer.Option(128, "--batch-size"),
+    batch_size: int = typer.Option(128, "--batch-size", help="Images per step, per process."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-decayed)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random stream (init, shuffle, "
+        "noise)."),
     binarize: bool = typer.Option(False, "--binarize",
                                   help="Train on dynamically binarised pixels."),
     kl_warmup: int = typer.Option(0, "--kl-warmup", help="Epochs to ramp the KL weight 0->1."),
@@ -101,12 +102,14 @@ def train_cmd(
         help="mnist | fashion-mnist | kmnist | emnist-digits | folder (images in --data-dir)."),
     precision: str = typer.Option(
         "auto", "--precision", help="auto | fp32 | bf16 | fp16 (mixed precision on CUDA)."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes) "
+        "[default: $VAEZIP_DATA, else ~/.local/share/vaezip/data]."),
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Fetch MNIST into --data-dir when it is missing."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | mps"),
     threads: int = typer.Option(None, "--threads", help="CPU threads [default: all cores]."),
-    limit: int = typer.Option(None, "--limit", help="Train on the first N images only."),
+    limit: int = typer.Option(None, "--limit", help="Train on the first N images only "
+        "[default: all]."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
     force: bool = typer.Option(False, "--force", help="Replace an existing model or run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
