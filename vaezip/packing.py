@@ -224,7 +224,7 @@ def clashing_paths(names: Iterable[str]) -> set[int]:
     while counting, so that millions of names fit."""
     import numpy as np
 
-    hashes = np.fromiter((name_hash(_plain(n)) for n in names), dtype=np.uint64)
+    hashes = np.fromiter((name_hash(_plain(n)) for n in names), dtype=np.int64)
     values, counts = np.unique(hashes, return_counts=True)
     return {int(v) for v in values[counts > 1]}
 
@@ -326,15 +326,17 @@ def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
                               f"{'s' if len(damaged) > 1 else ''} "
                               f"{', '.join(map(str, damaged[:5]))}); --salvage writes the rest")
         intact = set(frames) - set(damaged)
-        jobs = ((path, label, i, targets(i), options, force) for i in frames if i in intact)
+        if threads <= 1:  # frames decode here: with this reader, the index read once
+            _READERS[Path(path), label] = reader
+        jobs = ((Path(path), label, i, targets(i), options, force) for i in frames
+                if i in intact)
         for written, folders in _ordered_map(_decode_frame, jobs, threads):
             summary.written += written
             summary.folders |= folders
             if on_frame:
                 on_frame(written)
     finally:
-        reader.close()
-        for other in _READERS.values():
+        for other in {id(r): r for r in [reader, *_READERS.values()]}.values():
             other.close()
         _READERS.clear()
     return summary

@@ -9,7 +9,6 @@ import typer
 from vaezip.cli._app import app
 from vaezip.cli.sample import _digit_labels
 from vaezip.errors import UsageError
-from vaezip.pipeline import check_digit
 
 PLOT_KINDS = ("recon", "latent", "manifold", "samples", "interpolate")
 
@@ -57,6 +56,8 @@ def plot_cmd(
     entry = find(model or GENERATIVE_MODEL)
     if digit is not None and kind not in ("manifold", "samples"):
         raise UsageError("--digit goes with the manifold and samples plots")
+    from vaezip.pipeline import check_digit
+
     check_digit(entry.config, entry.name, digit, required=False)
     codes = None
     if kind == "interpolate":

@@ -8,7 +8,6 @@ import typer
 
 from vaezip.cli._app import app
 from vaezip.errors import UsageError
-from vaezip.pipeline import check_digit
 
 
 @app.command("sample")
@@ -38,6 +37,8 @@ def sample_cmd(
     from vaezip.registry import GENERATIVE_MODEL, find, load_model
 
     entry = find(model or GENERATIVE_MODEL)
+    from vaezip.pipeline import check_digit
+
     check_digit(entry.config, entry.name, digit, required=False)
     output = output or Path("samples.png" if grid else "samples")
     width = len(str(n - 1))
