@@ -15,14 +15,13 @@ Writes bench/results/archive.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
 
-from common import VAEZIP, mnist_test_digits, run_measured, write_pngs
+from common import VAEZIP, mnist_test_digits, run_measured, write_pngs, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "archive"
 CACHE = Path(__file__).resolve().parent / ".cache" / "archive"
@@ -182,10 +181,7 @@ def write(r: dict) -> None:
         f"`test` said: {r['damage']['test names']}",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.with_suffix(".md").write_text("\n".join(lines))
-    RESULTS.with_suffix(".json").write_text(json.dumps(r, indent=1) + "\n")
-    print("\n".join(lines))
+    write_results(RESULTS, lines, r)
 
 
 def _met(ok: bool) -> str:

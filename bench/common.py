@@ -84,3 +84,12 @@ def vaezip_batch(codec, items: list) -> object:
     return read_batch([Source(None, n, n, item) for n, item in zip(names, items, strict=True)],
                       codec).batch
 
+
+def write_results(path: Path, lines: list[str], data: dict) -> None:
+    """A benchmark's table (path.md, printed too) and its numbers (path.json)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".md").write_text("\n".join(lines))
+    path.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    print("\n".join(lines))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import bz2
 import gzip
-import json
 import lzma
 import math
 import platform
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import mean_encoded_size, mnist_test_digits, vaezip_batch
+from common import mean_encoded_size, mnist_test_digits, vaezip_batch, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lossless"
 
@@ -113,10 +112,7 @@ def main() -> None:
         f"{result['decode_images_per_second']:.0f} images/s (one process, NumPy).",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.with_suffix(".md").write_text("\n".join(lines))
-    RESULTS.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    print("\n".join(lines))
+    write_results(RESULTS, lines, result)
 
 
 if __name__ == "__main__":

@@ -25,27 +25,15 @@ def check_writable(path: Path, force: bool) -> None:
 
 def atomic_write_bytes(path: Path | str, data: bytes, force: bool = False,
                        durable: bool = False) -> Path:
-    """Write data to path through a temp file in the same directory, then move it in place.
-
-    The file appears whole or not at all (Ctrl-C, a crash, a full disk leave no partial
-    file). Without force the move is a hard link, which fails if the name exists, so even
-    a file that appears meanwhile is never overwritten. durable=True also fsyncs first,
-    so the file survives a power cut: worth it for checkpoints and models, not for
-    10,000 small outputs. Few system calls: this runs once per output file.
-    """
-    path = Path(path)
-    if not force and os.path.lexists(path):
-        check_writable(path, force)  # raises with the right message
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_counter)}.tmp")
-    with cannot_write(path):
-        try:
-            # O_EXCL: never follow or reuse someone else's file; 0o666 minus the umask.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileNotFoundError:  # first file in a new directory
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        _write_and_move(fd, tmp, path, data, force, durable)
-    return path
+    """Write data to path through a temp file in the same directory, then move it in place
+    (atomic_writer). durable=True also fsyncs first, so the file survives a power cut:
+    worth it for checkpoints and models, not for 10,000 small outputs."""
+    with atomic_writer(str(path), force) as handle:
+        handle.write(data)
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+    return Path(path)
 
 
 @contextlib.contextmanager
@@ -58,34 +46,6 @@ def cannot_write(path: Path):
         raise
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
-def _write_and_move(fd: int, tmp: Path, path: Path, data: bytes, force: bool,
-                    durable: bool) -> None:
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                check_writable(path, force)
-                raise
-            os.unlink(tmp)
-    except IsADirectoryError:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        check_writable(path, force)  # a directory where the file should go
-        raise
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_output(target: str, data: bytes, force: bool) -> None:
@@ -101,9 +61,14 @@ def write_output(target: str, data: bytes, force: bool) -> None:
 
 @contextlib.contextmanager
 def atomic_writer(target: str, force: bool):
-    """A binary file to write into: on success it becomes target whole (a temp file moved
-    into place, as atomic_write_bytes does), or goes to stdout for '-'; on any error,
-    nothing is left behind."""
+    """A binary file to write into: on success it becomes target whole, or goes to stdout
+    for '-'; on any error (Ctrl-C, a crash, a full disk) nothing is left behind.
+
+    The data go to a temp file in the same directory, which then moves into place.
+    Without force the move is a hard link, which fails if the name exists, so even a file
+    that appears meanwhile is never overwritten. Few system calls: this runs once per
+    output file (the directory is made only when the first open finds it missing).
+    """
     import sys
 
     if target == "-":
@@ -112,22 +77,32 @@ def atomic_writer(target: str, force: bool):
         return
     path = Path(target)
     if not force and os.path.lexists(path):
-        check_writable(path, force)
-    with cannot_write(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(path, force)  # raises with the right message
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_counter)}.tmp")
+    with cannot_write(path):
+        try:
+            handle = open(tmp, "xb")  # noqa: SIM115 - closed below; x: never reuse a file
+        except FileNotFoundError:  # the first file in a new directory
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(tmp, "xb")  # noqa: SIM115
     try:
-        with cannot_write(path), open(tmp, "xb") as handle:
+        with cannot_write(path), handle:
             yield handle
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                check_writable(path, force)
-                raise
+        with cannot_write(path):
+            if force:
+                os.replace(tmp, path)
+            else:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    check_writable(path, force)
+                    raise
+                os.unlink(tmp)
+    except IsADirectoryError:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        check_writable(path, force)  # a directory where the file should go
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from vaezip.cli._app import app
+from vaezip.cli._options import FORCE, REMOVE, STDOUT, THREADS, VERBOSE
 from vaezip.errors import UsageError
 from vaezip.sources import STDIO
 
@@ -28,14 +29,11 @@ def decode_cmd(
         None, "--member", help="Only this member of an archive, repeatable [default: all]."),
     salvage: bool = typer.Option(
         False, "--salvage", help="Write every intact member of a damaged archive (exit 1)."),
-    threads: int = typer.Option(
-        1, "--threads", "-T", help="Processes for archives (0: every core)."),
-    stdout: bool = typer.Option(False, "--stdout", "-c",
-                                help="Write to standard output (as -o -)."),
-    remove: bool = typer.Option(
-        False, "--rm", help="Remove the .vz files once their images are written and verified."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every file."),
+    threads: int = THREADS,
+    stdout: bool = STDOUT,
+    remove: bool = REMOVE,
+    force: bool = FORCE,
+    verbose: bool = VERBOSE,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
     """Turn .vz files back into images (digit.vz -> digit.png; an archive -> a directory)."""

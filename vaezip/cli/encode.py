@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from vaezip.cli._app import app
+from vaezip.cli._options import FORCE, REMOVE, STDOUT, THREADS, VERBOSE
 from vaezip.cli._output import (
     progress,
     show_progress,
@@ -40,14 +41,11 @@ def encode_cmd(
         help="Every pixel back exactly (28x28 8-bit gray), by bits-back coding."),
     append: bool = typer.Option(False, "--append",
                                 help="With --pack: add the inputs to the archive already there."),
-    threads: int = typer.Option(
-        1, "--threads", "-T", help="Processes for --pack (0: every core); same bytes for any."),
-    stdout: bool = typer.Option(False, "--stdout", "-c",
-                                help="Write to standard output (as -o -)."),
-    remove: bool = typer.Option(
-        False, "--rm", help="Remove the input files once their output is written and verified."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="A line for every file."),
+    threads: int = THREADS,
+    stdout: bool = STDOUT,
+    remove: bool = REMOVE,
+    force: bool = FORCE,
+    verbose: bool = VERBOSE,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, warnings or summary."),
 ) -> None:
     """Compress images into .vz files (digit.png -> digit.vz).

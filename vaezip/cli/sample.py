@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from vaezip.cli._app import app
+from vaezip.cli._options import FORCE
 from vaezip.errors import UsageError
 
 
@@ -24,7 +25,7 @@ def sample_cmd(
                                                      "[default: 0-9 in turn]."),
     scale: int = typer.Option(4, "--scale", help="Pixels per model pixel (nearest neighbour): "
                                                  "4 makes a digit 112 px."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    force: bool = FORCE,
 ) -> None:
     """Generate new images from the model's prior."""
     if not 1 <= n <= 10_000:
