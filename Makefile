@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/compress.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/lossless.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/archive.py --data-dir $(DATA_DIR)
+	$(BIN)/python bench/portability.py --data-dir $(DATA_DIR)
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache demo-out
