@@ -118,8 +118,8 @@ def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: 
         write_output(targets[0], data, force)
         return [(targets[0], sum(read.sizes), len(data), len(sources))]
     rows = []
-    for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
-        data = codec.file_bytes(read.batch[i : i + 1], packed=False)  # one image, one header
+    files = codec.single_files(read.batch)  # one image, one header each
+    for i, (source, target, data) in enumerate(zip(sources, targets, files, strict=True)):
         write_output(target, data, force)
         rows.append((source.label, read.sizes[i], len(data), 1))
     return rows

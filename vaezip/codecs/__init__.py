@@ -105,7 +105,19 @@ class Codec:
 
     def file_bytes(self, batch: Batch, packed: bool) -> bytes:
         """The whole .vz file of a batch: one image, or an archive when packed."""
-        payload = self.encode(batch)
+        return self._file(batch, self.encode(batch), packed)
+
+    def single_files(self, batch: Batch) -> list[bytes]:
+        """A single-image .vz file for each image of the batch (the latent modes run their
+        network once for the whole batch, not once per file)."""
+        return [self._file(batch[i : i + 1], payload, False)
+                for i, payload in enumerate(self.encode_each(batch))]
+
+    def encode_each(self, batch: Batch) -> list[Payload]:
+        """One payload per image, each a stream of its own."""
+        return [self.encode(batch[i : i + 1]) for i in range(len(batch))]
+
+    def _file(self, batch: Batch, payload: Payload, packed: bool) -> bytes:
         m = self.model
         if self.mode == container.MODE_FLOAT:
             return container.dumps_float(m.name, m.sha256, payload.mu, payload.sigma,

@@ -19,6 +19,10 @@ class FloatCodec(Codec):
         mu, sigma = self.model.encode(batch.pixels, batch.digits)
         return Payload(mu=mu, sigma=sigma)
 
+    def encode_each(self, batch: Batch) -> list[Payload]:
+        mu, sigma = self.model.encode(batch.pixels, batch.digits)
+        return [Payload(mu=mu[i : i + 1], sigma=sigma[i : i + 1]) for i in range(len(mu))]
+
     def _decode(self, vz, label: str) -> Latents:
         if not self.model.sha256.startswith(vz.model_hash):
             raise FormatError(

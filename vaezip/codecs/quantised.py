@@ -55,6 +55,11 @@ class QuantisedCodec(Codec):
         stream = entropy.encode_indices(entropy.quantise(mu, self.grid), self.grid)
         return Payload(stream=stream, check=self.grid_bytes)
 
+    def encode_each(self, batch: Batch) -> list[Payload]:
+        index = entropy.quantise(self.model.encode(batch.pixels, batch.digits)[0], self.grid)
+        return [Payload(stream=entropy.encode_indices(index[i : i + 1], self.grid),
+                        check=self.grid_bytes) for i in range(len(index))]
+
     def _decode(self, vz, label: str) -> Latents:
         if not vz.checksum_matches(self.model.sha256, self.grid_bytes):
             raise FormatError(
