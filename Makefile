@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/lossless.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/archive.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/portability.py --data-dir $(DATA_DIR)
+	$(BIN)/python bench/ood.py --data-dir $(DATA_DIR)
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache demo-out
