@@ -147,3 +147,20 @@ def test_the_api_writes_the_clis_archive(run_cli, tmp_path):
     assert vaezip.compress(digits) == (tmp_path / "a.vz").read_bytes()
     members = vaezip.decompress((tmp_path / "a.vz").read_bytes())
     assert [n for n, _ in members] == [f"image-{i:05d}.png" for i in range(5)]
+
+
+def test_an_archive_from_standard_input_decodes_into_a_directory(digit_dir, tmp_path):
+    import subprocess
+    import sys
+
+    def vaezip(*args, stdin=None):
+        return subprocess.run([sys.executable, "-m", "vaezip", *map(str, args)], input=stdin,
+                              capture_output=True, timeout=120)
+
+    assert vaezip("encode", digit_dir, "--pack", "-o", tmp_path / "a.vz").returncode == 0
+    data = (tmp_path / "a.vz").read_bytes()
+    r = vaezip("decode", "-", "-o", tmp_path / "out", stdin=data)
+    assert r.returncode == 0, r.stderr
+    assert _pngs(tmp_path / "out").keys() == _pngs(digit_dir).keys()
+    r = vaezip("decode", "-", stdin=data)
+    assert r.returncode == 2 and b"needs -o DIR" in r.stderr

@@ -290,14 +290,14 @@ _READERS: dict = {}
 
 def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
            salvage: bool = False, threads: int = 1, force: bool = False,
-           options: DecodeOptions = DecodeOptions(),
+           options: DecodeOptions = DecodeOptions(), label: str | None = None,
            on_frame: Callable[[int], None] | None = None) -> UnpackSummary:
     """Decode a framed archive into out_dir (only the members named, if any). Checks every
     frame needed first: a damaged one is a FormatError naming its members, unless salvage,
     which writes every intact member and reports the lost ones."""
     from vaezip.fileio import check_writable
 
-    reader = open_archive(path)
+    reader = open_archive(path, label)
     label = reader.label
     try:
         wanted = set(members) if members else None

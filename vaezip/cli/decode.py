@@ -37,10 +37,8 @@ def decode_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
     """Turn .vz files back into images (digit.vz -> digit.png; an archive -> a directory)."""
-    from vaezip import container
-    from vaezip.archive import is_framed_file
-    from vaezip.cli._paths import check_targets, decode_targets, parse_size, remove_inputs
-    from vaezip.pipeline import DecodeOptions, ModelCache, decode_to_files
+    from vaezip.cli._paths import parse_size
+    from vaezip.pipeline import DecodeOptions
     from vaezip.sources import collect_sources
 
     if size and native:
@@ -51,7 +49,24 @@ def decode_cmd(
     if stdout and output not in (None, STDIO):
         raise UsageError("-c writes to standard output; it excludes -o FILE")
     output = STDIO if stdout else output
-    sources = collect_sources(inputs, suffixes={".vz"})
+    sources = [_spooled(s) if s.path is None else s
+               for s in collect_sources(inputs, suffixes={".vz"})]
+    try:
+        _decode(sources, output, options, member, salvage, threads, remove, force, verbose,
+                quiet)
+    finally:  # a framed archive read from stdin was spooled to a temp file
+        for source in sources:
+            if source.label == STDIN_LABEL and source.path is not None:
+                source.path.unlink(missing_ok=True)
+
+
+def _decode(sources, output, options, member, salvage, threads, remove, force, verbose,
+            quiet) -> None:
+    from vaezip import container
+    from vaezip.archive import is_framed_file
+    from vaezip.cli._paths import check_targets, decode_targets, remove_inputs
+    from vaezip.pipeline import ModelCache, decode_to_files
+
     framed = [s for s in sources if s.path is not None and is_framed_file(s.path)]
     if (member or salvage) and len(framed) != len(sources):
         raise UsageError("--member and --salvage go with framed archives (vaezip encode "
@@ -74,7 +89,8 @@ def decode_cmd(
         written += targets
         lines.append(f"{source.label} -> {_where(targets)}")
     if remove and not failed:
-        remove_inputs(sources, [t for t in written if not isinstance(t, Path)])
+        remove_inputs([s for s in sources if s.label != STDIN_LABEL],
+                      [t for t in written if not isinstance(t, Path)])
     if not quiet and lines:
         to = sys.stderr if any(STDIO in p for p in plans) else sys.stdout
         if len(lines) > 1 and not verbose:  # as gzip: a total, not a line per file
@@ -83,6 +99,25 @@ def decode_cmd(
         print("\n".join(lines), file=to)
     if failed:
         raise typer.Exit(1)
+
+
+STDIN_LABEL = "<stdin>"
+
+
+def _spooled(source):
+    """Standard input, read once: its bytes, or for a framed archive (read frame by frame
+    from a file) a temporary file holding them."""
+    import tempfile
+
+    from vaezip import container
+    from vaezip.sources import Source
+
+    data = source.read()
+    if not container.is_framed_bytes(data):
+        return Source(None, source.name, source.label, data)
+    with tempfile.NamedTemporaryFile(suffix=".vz", delete=False) as handle:
+        handle.write(data)
+    return Source(Path(handle.name), source.name, source.label)
 
 
 def _where(targets: list[str]) -> str:
@@ -103,9 +138,12 @@ def _unpack(source, output, n_inputs, members, salvage, threads, force, options)
     from vaezip.cli._paths import archive_folder
     from vaezip.packing import cores, unpack
 
+    if source.label == STDIN_LABEL and not output:
+        raise UsageError("an archive from standard input needs -o DIR")
     folder = archive_folder(source, output, n_inputs)
     summary = unpack(source.path, folder, members=members, salvage=salvage,
-                     threads=threads or cores(), force=force, options=options)
+                     threads=threads or cores(), force=force, options=options,
+                     label=source.label)
     line = f"{source.label} -> {_folders(folder, summary.folders, summary.written)}"
     for name in summary.lost:
         print(f"vaezip: lost: {source.label}: {name}", file=sys.stderr)
