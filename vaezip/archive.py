@@ -205,7 +205,7 @@ class ArchiveReader:
 
     def _frame_count(self, i: int) -> int:
         """A frame's image count from its own header (0 where that is unreadable)."""
-        data = self._tensor(frame_tensor(i))
+        data = self.frame_bytes(i)
         value = shift = 0
         for byte in data[6:16]:
             value |= (byte & 0x7F) << shift
@@ -223,10 +223,14 @@ class ArchiveReader:
     def names(self) -> list[str]:
         return [name for frame in self.frames for name in frame.names]
 
+    def frame_bytes(self, i: int) -> bytes:
+        """Frame i's payload as stored (to copy it into another archive unchanged)."""
+        return self._tensor(frame_tensor(i))
+
     def frame(self, i: int) -> VzFile:
         """Frame i as a VzFile (its checksum not yet checked: that needs the model)."""
         info = self.frames[i]
-        return parse_payload(self.model, self._tensor(frame_tensor(i)),
+        return parse_payload(self.model, self.frame_bytes(i),
                              f"{self.label}: frame {i}", names=list(info.names))
 
     def close(self) -> None:

@@ -10,13 +10,14 @@ Library code: raises VaezipError subclasses, never prints.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, frame_tensor, name_hash
+from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, name_hash
 from vaezip.errors import FormatError, ImageError, InputErrors, UsageError
 from vaezip.pipeline import DecodeOptions, EncodeOptions, ModelCache, read_batch
 from vaezip.sources import Source
@@ -118,9 +119,9 @@ def pack(sources: Iterable[Source], target: str, options: EncodeOptions, *, thre
     if codec.mode not in FRAME_IMAGES:
         raise UsageError("float latents are not framed; pack them without threads or append")
     _prepare_workers(codec)
-    if codec.mode == "lossless":  # exact: the same in any BLAS, so keep its threads
-        return _pack(sources, target, options, codec, threads, force, append, on_frame)
-    with _single_blas_thread():
+    # The exact (lossless) coder computes the same in any BLAS, so it keeps its threads.
+    limit = contextlib.nullcontext() if codec.mode == "lossless" else _single_blas_thread()
+    with limit:
         return _pack(sources, target, options, codec, threads, force, append, on_frame)
 
 
@@ -143,7 +144,7 @@ def _pack(sources, target, options, codec, threads, force, append, on_frame) -> 
                 taken.update(names)
             if payload is not None and not errors:
                 writer.add(payload, names)
-            summary.images += len(names) or 0
+            summary.images += len(names)
             summary.bytes_in += bytes_in
             summary.frames += 1
             if on_frame:
@@ -177,7 +178,7 @@ def _copy_frames(target: str, writer: ArchiveWriter, model: str) -> set[str]:
         if reader.index_damaged:
             raise FormatError(f"{target}: its index is damaged; salvage it before appending")
         for info in reader.frames:
-            writer.add(reader._tensor(frame_tensor(info.index)), list(info.names))
+            writer.add(reader.frame_bytes(info.index), info.names)
     finally:
         reader.close()
     return set(reader.names)

@@ -76,17 +76,19 @@ def _decode(sources, output, options, member, salvage, threads, remove, force, v
     plans = [decode_targets(s, vz, output, len(sources)) for s, vz in files]
     check_targets([t for plan in plans for t in plan], [s.path for s in sources], force)
 
-    lines, failed, written = [], False, []
+    lines, images, failed, written = [], 0, False, []
     for source in framed:
-        line, lost, folder = _unpack(source, output, len(sources), member, salvage, threads,
-                                     force, options)
+        line, count, lost, folder = _unpack(source, output, len(sources), member, salvage,
+                                            threads, force, options)
         lines.append(line)
+        images += count
         written.append(folder)
         failed |= lost
     models = ModelCache()
     for (source, vz), targets in zip(files, plans, strict=True):
         decode_to_files(vz, source.label, targets, options, models, force)
         written += targets
+        images += len(targets)
         lines.append(f"{source.label} -> {_where(targets)}")
     if remove and not failed:
         remove_inputs([s for s in sources if s.label != STDIN_LABEL],
@@ -94,7 +96,6 @@ def _decode(sources, output, options, member, salvage, threads, remove, force, v
     if not quiet and lines:
         to = sys.stderr if any(STDIO in p for p in plans) else sys.stdout
         if len(lines) > 1 and not verbose:  # as gzip: a total, not a line per file
-            images = sum(int(line.rsplit("(", 1)[1].split()[0]) for line in lines)
             lines = [f"{len(lines)} files -> {images} image{'s' * (images != 1)}"]
         print("\n".join(lines), file=to)
     if failed:
@@ -133,8 +134,9 @@ def _folders(top: Path, folders: set[str], images: int) -> str:
     return f"{top}/ ({images} image{'s' * (images != 1)}{spread})"
 
 
-def _unpack(source, output, n_inputs, members, salvage, threads, force, options) -> str:
-    """A framed archive into its directory, frame by frame (packing.unpack)."""
+def _unpack(source, output, n_inputs, members, salvage, threads, force, options):
+    """A framed archive into its directory, frame by frame (packing.unpack): (summary line,
+    images written, whether members were lost, the directory)."""
     from vaezip.cli._paths import archive_folder
     from vaezip.packing import cores, unpack
 
@@ -149,4 +151,4 @@ def _unpack(source, output, n_inputs, members, salvage, threads, force, options)
         print(f"vaezip: lost: {source.label}: {name}", file=sys.stderr)
     if summary.lost:
         line = line[:-1] + f"; {len(summary.lost)} lost)"
-    return line, bool(summary.lost), folder
+    return line, summary.written, bool(summary.lost), folder

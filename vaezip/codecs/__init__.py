@@ -9,7 +9,7 @@ One interface, one module per mode:
 A codec owns both directions (as CompressAI's do): `encode(batch)` gives a Payload,
 `file_bytes(batch, packed)` frames it as a whole .vz file (container.py), and
 `decode(vz)` gives back Latents or Pixels after checking that the file was made by this
-very model. Choosing a mode is a lookup in CODECS. Codecs never touch files or print.
+very model. Choosing a mode is a lookup (codec_class). Codecs never touch files or print.
 
 Every number that the encoder and the decoder must agree on (a CDF, a pmf, a posterior
 used for bits-back) is computed exactly: integers, or integer-valued floats whose sums
@@ -126,18 +126,14 @@ class Codec:
                                      list(batch.images), packed, payload.stream, mode=self.mode,
                                      version=self.version)
 
-    # A frame's checksum covers its bytes; it also covers the codec state (the grid) where
-    # that state decides how the bytes decode. Lossless frames have no such state.
-    frame_check_state: bool = True
-
     def frame_bytes(self, batch: Batch) -> bytes:
         """One frame of a framed archive (archive.py): the batch's coded payload, with
-        the members' names left to the archive's index."""
+        the members' names left to the archive's index. Its checksum covers its bytes and
+        the codec state that decides how they decode (check_state)."""
         payload = self.encode(batch)
         return container.coded_payload(
-            self.model.sha256, payload.check if self.frame_check_state else b"", self.quality,
-            list(batch.images), payload.stream, self.mode, container.FRAME_VERSION,
-            packed=True, named=False)
+            self.model.sha256, self.check_state(), self.quality, list(batch.images),
+            payload.stream, self.mode, container.FRAME_VERSION, packed=True, named=False)
 
     def frame_intact(self, vz: VzFile) -> bool:
         """Whether a frame's checksum holds (without decoding its stream)."""

@@ -27,7 +27,6 @@ def lossless_capable(config) -> bool:
 class LosslessCodec(Codec):
     mode = "lossless"
     version = container.EXACT_VERSION
-    frame_check_state = False  # a frame's checksum covers its bytes, not the pixels
 
     @classmethod
     def check_model(cls, model) -> None:
