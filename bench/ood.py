@@ -1,7 +1,7 @@
-"""Can the models tell a digit from a non-digit (issue 16, item 6)? A probe, not a feature:
-the score of each shipped model on the MNIST test digits and on made-up non-digits (PIL
-gradients, shapes, text lines, noise, faces), all brought into model space as `vaezip
-encode` does. The threshold is the 99.9% quantile of the score on 20,000 training digits.
+"""The "not a digit" warning (issue 16, item 6): how often it fires on real digits and on
+made-up non-digits (tests/nondigits.py: gradients, shapes, text lines, noise, faces drawn
+with PIL, varied in size, contrast and polarity), all brought into model space as `vaezip
+encode` does. Also what the models' -ELBO alone would have flagged, for comparison.
 
 Run: python bench/ood.py --data-dir ../shared/data   Writes bench/results/ood.md.
 """
@@ -9,21 +9,30 @@ Run: python bench/ood.py --data-dir ../shared/data   Writes bench/results/ood.md
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 from common import mnist_test_digits, write_results
-from PIL import Image, ImageDraw
 
-from vaezip.imaging import prepare
-from vaezip.model import load
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from nondigits import KINDS, nondigits  # noqa: E402
+
+from vaezip.imaging import prepare  # noqa: E402
+from vaezip.model import load  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ood"
-KINDS = ("gradient", "shapes", "text", "noise", "face")
+MODEL = "mnist-bvae-32d"
+PER_KIND = 200
+# Seeds 0, 1, 5 and 9 were looked at while choosing the features and the per-class fit;
+# seed 17 was first drawn by this benchmark, after those choices.
+SEEDS = {0: "seed 0 (seen while designing)", 17: "seed 17 (held out)"}
 
 
 def elbo(model, pixels: np.ndarray) -> np.ndarray:
-    """-ELBO per pixel (nats) at z = mu, for a Bernoulli decoder."""
+    """-ELBO per pixel (nats) at z = mu, for a Bernoulli decoder: the score the issue
+    proposed, as the baseline."""
     x = pixels.reshape(len(pixels), -1).astype(np.float32)
     mu, sigma = model.encode(x)
     xh = model.decode(mu).reshape(len(x), -1).clip(1e-6, 1 - 1e-6)
@@ -32,67 +41,40 @@ def elbo(model, pixels: np.ndarray) -> np.ndarray:
     return (rec + kl) / x.shape[1]
 
 
-def mse(model, pixels: np.ndarray) -> np.ndarray:
-    x = pixels.reshape(len(pixels), -1).astype(np.float32)
-    mu, _ = model.encode(x)
-    return ((model.decode(mu).reshape(len(x), -1) - x) ** 2).mean(1)
-
-
-def made(rng, kind: str, i: int) -> Image.Image:
-    s = 128
-    image = Image.new("L", (s, s), 255)
-    draw = ImageDraw.Draw(image)
-    if kind == "gradient":
-        a = np.linspace(0, 255, s)[None, :].repeat(s, 0)
-        return Image.fromarray((a.T if i % 2 else a).astype(np.uint8))
-    if kind == "shapes":
-        for _ in range(rng.integers(1, 4)):
-            x0, y0 = rng.integers(0, 80, 2)
-            w, h = rng.integers(20, 60, 2)
-            shape = draw.rectangle if rng.random() < 0.5 else draw.ellipse
-            shape([x0, y0, x0 + w, y0 + h], fill=0)
-    elif kind == "text":
-        for row in range(3):
-            draw.text((5, 10 + 35 * row), "".join(rng.choice(list("abcdefghij klmnop"), 14)),
-                      fill=0)
-    elif kind == "noise":
-        return Image.fromarray((rng.random((s, s)) * 255).astype(np.uint8))
-    else:  # a face
-        draw.ellipse([14, 14, 114, 114], outline=0, width=4)
-        draw.ellipse([40, 45, 52, 57], fill=0)
-        draw.ellipse([76, 45, 88, 57], fill=0)
-        draw.arc([40, 60, 88, 95], 20, 160, fill=0, width=4)
-    return image
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     args = parser.parse_args()
+    model = load(MODEL)
     train = mnist_test_digits(args.data_dir, 20_000, train=True) / 255
     test = mnist_test_digits(args.data_dir) / 255
-    rows, data = [], {}
-    for name, model_name, fn in (("-ELBO", "mnist-bvae-32d", elbo), ("MSE", "mnist-bvae-32d", mse),
-                                 ("-ELBO", "mnist-vae-16d", elbo),
-                                 ("-ELBO", "mnist-vae-binary", elbo)):
-        model = load(model_name)
-        threshold = float(np.quantile(fn(model, train), 0.999))
-        false = float((fn(model, test) > threshold).mean())
-        rng = np.random.default_rng(0)
-        flagged = {}
-        for kind in KINDS:
-            pixels = np.stack([prepare(made(rng, kind, i), "x").pixels for i in range(40)])
-            flagged[kind] = float((fn(model, pixels) > threshold).mean())
-        data[f"{model_name} {name}"] = {"threshold": threshold, "test_false_warnings": false,
-                                        "flagged": flagged}
-        rows.append(f"| {model_name} | {name} | {100 * false:.2f}% | "
-                    + " | ".join(f"{100 * flagged[k]:.0f}%" for k in KINDS) + " |")
-    lines = ["# Does the score flag non-digits?", "",
-             "Threshold: the 99.9% quantile on 20,000 training digits. 40 images of each "
-             "kind, made with PIL and brought into model space as `vaezip encode` does. "
+    elbo_threshold = float(np.quantile(elbo(model, train), 0.999))
+    scorers = {"the warning (nondigit.py)": lambda x: model.nondigit_scores(x) > 1,
+               "-ELBO above its 99.9% training quantile": lambda x: elbo(model, x) > elbo_threshold}
+    start = time.perf_counter()
+    model.nondigit_scores(test)
+    per_image_us = (time.perf_counter() - start) / len(test) * 1e6
+    rows, data = [], {"model": MODEL, "score_us_per_image": round(per_image_us, 1)}
+    sets = {seed: {k: np.stack([prepare(im, "x").pixels for im in nondigits(k, PER_KIND, seed)])
+                   for k in KINDS} for seed in SEEDS}
+    for name, flags in scorers.items():
+        false = float(flags(test).mean())
+        for seed, label in SEEDS.items():
+            flagged = {k: float(flags(v).mean()) for k, v in sets[seed].items()}
+            overall = float(np.mean(list(flagged.values())))
+            data[f"{name}, {label}"] = {"test_false_warnings": false, "flagged": flagged,
+                                        "flagged_overall": overall}
+            rows.append(f"| {name} | {label} | {100 * false:.2f}% | "
+                        + " | ".join(f"{100 * flagged[k]:.1f}%" for k in KINDS)
+                        + f" | **{100 * overall:.1f}%** |")
+    lines = ["# Does encoding warn about non-digits?", "",
+             f"Model {MODEL}. Non-digits: {PER_KIND} of each kind per seed "
+             "(tests/nondigits.py), brought into model space as `vaezip encode` does. "
+             "Test digits: the 10,000 of MNIST's test set. Scoring costs "
+             f"{per_image_us:.0f} µs per image. "
              "Command: `python bench/ood.py --data-dir ../shared/data`.", "",
-             "| model | score | test digits flagged | " + " | ".join(KINDS) + " |",
-             "|---|---|---:|" + "---:|" * len(KINDS), *rows, ""]
+             "| score | non-digits | test digits warned | " + " | ".join(KINDS)
+             + " | all kinds |", "|---|---|---:|" + "---:|" * (len(KINDS) + 1), *rows, ""]
     write_results(RESULTS, lines, data)
 
 

@@ -168,7 +168,8 @@ def test_coded_layout_round_trip():
 
 @pytest.mark.parametrize("offset, value, message", [
     (0, (codec.FORMAT_VERSION + 1) << 4, "newer than this vaezip reads"),
-    (0, 3 << 4 | 2, "unknown coding mode"),
+    (0, 3 << 4 | 3, "unknown coding mode"),
+    (0, 3 << 4 | 2, "near-lossless data is mode 2, version 7"),
     (0, 4 << 4 | 0, "version 4 holds lossless data only"),
     (1, 8 << 4 | 4, "unknown flags"),
     (1, 4 << 4 | 4, "unknown flags"),  # plain records, but no records

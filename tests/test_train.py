@@ -77,6 +77,9 @@ def test_cli_train_registers_the_model_and_eval_reads_it(run_cli, mini_mnist_dir
     assert listed["tiny"]["kind"] == "user"
     assert listed["tiny"]["metrics"]["test_images"] == 500
     assert listed["tiny"]["training"]["epochs"] == 2
+    # Its "not a digit" detector, measured on its 1,000 training digits (one class: too
+    # few of each digit for a Gaussian apiece).
+    assert listed["tiny"]["nondigit_threshold"] > 0
 
     r = run_cli("eval", "-m", "tiny", "--data-dir", mini_mnist_dir, "--no-download", "--json",
                 "--iw-samples", "0")

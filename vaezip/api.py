@@ -15,8 +15,10 @@ CLI's `encode` and `decode`, so the bytes are the same as the files it writes.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 
+from vaezip.errors import VaezipWarning
 from vaezip.model import Model
 
 ImageLike = object  # PIL.Image.Image | numpy.ndarray | str | os.PathLike | bytes
@@ -31,17 +33,21 @@ def _is_single(images) -> bool:
 
 def compress(images, *, model: str | None = None, quality: int | None = None,
              lossless: bool = False, float_latents: bool = False,
-             digit: int | None = None) -> bytes:
+             digit: int | None = None, max_error: int | None = None) -> bytes:
     """Compress one image into a single-image .vz, or a list (any iterable) of images
     into a .vz archive, and return the file's bytes.
 
-    model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless when lossless).
+    model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless when lossless or
+    near-lossless).
     quality: 1 (smallest) to 8 (most faithful) for coded files; default 2.
     lossless: every pixel back exactly; takes 28x28 8-bit grayscale images only.
+    max_error: near-lossless, every pixel back within this many levels (1-16); takes
+    28x28 8-bit grayscale images only.
     float_latents: store mu and sigma as float16 instead of coding them.
     digit: the digit the images show, for a conditional model (mnist-cvae-8d).
     Raises vaezip.errors.ImageError for an image it cannot use, OptionError for options
-    that exclude each other, UnknownModelError for a model that is not installed.
+    that exclude each other, UnknownModelError for a model that is not installed. Warns
+    (vaezip.errors.VaezipWarning) about inputs that are blank or do not look like digits.
     """
     from vaezip.pipeline import EncodeOptions, read_batch
     from vaezip.sources import api_sources
@@ -51,17 +57,16 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
     if not sources:
         raise ValueError("compress needs at least one image")
     options = EncodeOptions(model=model, quality=quality, lossless=lossless,
-                            float_latents=float_latents, digit=digit)
+                            float_latents=float_latents, digit=digit, max_error=max_error)
     codec = options.codec()
     read = read_batch(sources, codec, digit)
+    for message in read.warnings:
+        warnings.warn(message, VaezipWarning, stacklevel=2)
     if single or codec.mode == "float":  # float latents: the version 1-2 archive
         return codec.file_bytes(read.batch, packed=not single)
-    from vaezip.archive import FRAME_IMAGES, framed_bytes
+    from vaezip.archive import batch_archive
 
-    size, batch = FRAME_IMAGES[codec.mode], read.batch
-    return framed_bytes(codec.model.name, [
-        (codec.frame_bytes(batch[i : i + size]), [p.name for p in batch.images[i : i + size]])
-        for i in range(0, len(batch), size)])
+    return batch_archive(codec, read.batch)
 
 
 def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool = False):

@@ -39,7 +39,7 @@ from vaezip.names import check_name, is_model_name
 # Images per frame, by mode: small enough that --member decodes little and processes share
 # the work evenly, large enough that a frame's fixed cost (~60 B: header, CRC, the coder's
 # flush; for lossless, the bits-back seed) stays below 0.1 B per image.
-FRAME_IMAGES = {"quantised": 1024, "lossless": 512}
+FRAME_IMAGES = {"quantised": 1024, "lossless": 512, "near-lossless": 512}
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 _MAX_FRAMES = 10_000_000
 
@@ -117,8 +117,17 @@ def _header(model: str, sizes: list[int], index_size: int) -> bytes:
     return struct.pack("<Q", len(text)) + text
 
 
+def batch_archive(codec, batch) -> bytes:
+    """A codec's framed archive of a whole batch, in memory: what `encode --pack` writes
+    for the same images (the Python API, and the benchmarks)."""
+    size = FRAME_IMAGES[codec.mode]
+    return framed_bytes(codec.model.name, [
+        (codec.frame_bytes(batch[i : i + size]), [p.name for p in batch.images[i : i + size]])
+        for i in range(0, len(batch), size)])
+
+
 def framed_bytes(model: str, frames: list[tuple[bytes, list[str]]]) -> bytes:
-    """A whole framed archive in memory (the Python API): the bytes ArchiveWriter writes."""
+    """A whole framed archive in memory: the bytes ArchiveWriter writes."""
     index = lzma.compress(b"\n\n".join("\n".join(names).encode() for _, names in frames),
                           format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
     index = struct.pack("<I", zlib.crc32(index)) + index

@@ -14,9 +14,10 @@ Float (versions 1-2, `encode --float`):
             (how each image was brought into model space; defaults left out);
             packed = "1" for an archive (decodes into a directory)
 
-Coded (version 3, the default): one uint8 tensor named after the model, no metadata
-block (a JSON metadata block alone would cost more than the code of a digit). Its bytes:
-  0  version (high nibble, 3), mode (low: 0 quantised latents, 1 lossless)
+Coded (version 3, the default; 4 exact lossless, 6 with nondigit scores, 7 near-lossless):
+one uint8 tensor named after the model, no metadata block (a JSON metadata block alone
+would cost more than the code of a digit). Its bytes:
+  0  version (high nibble), mode (low: 0 quantised latents, 1 lossless, 2 near-lossless)
   1  flags (high nibble: 1 archive, 2 placements follow, 4 they are plain JSON),
      quality (low nibble)
   2  CRC-32 (little-endian) of the model's hash + grid + bytes 6..
@@ -35,7 +36,7 @@ import json
 import lzma
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,13 +46,20 @@ from vaezip.names import is_model_name
 from vaezip.records import LONE_NAME, images_from_json, placement_record
 
 FORMAT_KEY = "vaezip"
-# 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless; 5: framed archives
-FORMAT_VERSION = 5
+# 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless; 5: framed
+# archives; 6: records may carry a "nondigit" score; 7: near-lossless
+FORMAT_VERSION = 7
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
 EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
 FRAME_VERSION = 5  # framed archives (archive.py) and their frames' payloads
-MODE_QUANTISED, MODE_LOSSLESS = 0, 1
+# Quantised payloads, single or framed, in which some image's record carries the encoder's
+# "not a digit" score. Written only then: every other file stays readable by older readers.
+SCORED_VERSION = 6
+# Near-lossless (mode 2): single files and frames alike. The quality nibble holds the
+# maximum error less one (1-16).
+NEAR_VERSION = 7
+MODE_QUANTISED, MODE_LOSSLESS, MODE_NEAR = 0, 1, 2
 FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
 CODED_HEADER = 6  # bytes before the variable part: two bytes of nibbles, the CRC-32
 # Raw LZMA2 (no .xz container: its ~60 bytes of framing would outweigh a digit's code).
@@ -63,7 +71,8 @@ MAX_HEADER = 100_000_000  # bytes; a packed archive of 1M images has a ~50 MB he
 
 
 MODE_FLOAT = "float"  # the float layout (versions 1-2): mu and sigma as float16 tensors
-MODE_NAMES = {MODE_QUANTISED: "quantised", MODE_LOSSLESS: "lossless"}  # coded layout's nibble
+MODE_NAMES = {MODE_QUANTISED: "quantised", MODE_LOSSLESS: "lossless",  # the mode nibble
+              MODE_NEAR: "near-lossless"}
 MODE_NUMBERS = {name: number for number, name in MODE_NAMES.items()}
 
 
@@ -73,7 +82,7 @@ class VzFile:
     (latents or pixels) is the codec's business (vaezip.codecs.codec_for)."""
 
     model: str
-    mode: str  # "float", "quantised" or "lossless"
+    mode: str  # "float", "quantised", "lossless" or "near-lossless"
     images: tuple[Placement, ...]
     packed: bool = False
     model_hash: str = ""  # float layout: 12 hex digits; coded: "" (the checksum covers it)
@@ -121,7 +130,8 @@ def dumps_float(model: str, model_hash: str, mu: np.ndarray, sigma: np.ndarray,
         FORMAT_KEY: str(FLOAT_VERSION if labelled else 1),
         "model": model,
         "sha256": model_hash[:HASH_CHARS],
-        "images": json.dumps([placement_record(p) for p in images],
+        # The float layout keeps its versions 1-2: it does not store nondigit scores.
+        "images": json.dumps([placement_record(replace(p, nondigit=None)) for p in images],
                              separators=(",", ":"), ensure_ascii=False),
     }
     if packed:
@@ -169,6 +179,8 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     are not stored where nothing else needs them. Records are LZMA2-compressed where that
     is shorter."""
     records = [placement_record(p) for p in images]
+    if any(p.nondigit is not None for p in images):
+        version = SCORED_VERSION
     if not (packed and named):
         for record in records:
             record.pop("name")
@@ -315,14 +327,19 @@ def parse_payload(model: str, payload: bytes, label: str,
     version, mode = payload[0] >> 4, payload[0] & 15
     flags, quality = payload[1] >> 4, payload[1] & 15
     _check_version(version, label)
-    if frame != (version == FRAME_VERSION):
+    if version < SCORED_VERSION and frame != (version == FRAME_VERSION):
         raise FormatError(f"{label}: version {version} coded data " + (
             "in a frame" if frame else "outside a framed archive"))
     if version < CODED_VERSION:
         raise FormatError(f"{label}: a single uint8 tensor, but version {version} is a "
                           f"float layout")
-    if mode not in (MODE_QUANTISED, MODE_LOSSLESS):
+    if mode not in MODE_NAMES:
         raise FormatError(f"{label}: unknown coding mode {mode}")
+    if (version == NEAR_VERSION) != (mode == MODE_NEAR):
+        raise FormatError(f"{label}: mode {mode} in a version {version} payload (near-lossless "
+                          f"data is mode {MODE_NEAR}, version {NEAR_VERSION})")
+    if version == SCORED_VERSION and mode != MODE_QUANTISED:
+        raise FormatError(f"{label}: version {version} holds quantised data only, not mode {mode}")
     if version == EXACT_VERSION and mode != MODE_LOSSLESS:
         raise FormatError(f"{label}: version {version} holds lossless data only, not mode {mode}")
     if flags & ~(FLAG_PACKED | FLAG_PLACEMENTS | FLAG_PLAIN) or (
@@ -363,7 +380,8 @@ def parse_payload(model: str, payload: bytes, label: str,
                 raise FormatError(f"{label}: placement records are truncated or too large")
         pos += size
         images = images_from_json({"images": text.decode("utf-8", "replace")}, count, label,
-                         lone=not flags & FLAG_PACKED, names=names)
+                         lone=not flags & FLAG_PACKED, names=names,
+                         scores=version >= SCORED_VERSION)
     elif frame:
         images = [Placement(name=name) for name in names]
     else:

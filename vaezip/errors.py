@@ -71,3 +71,9 @@ class InputErrors(ImageError):
         self.messages = messages
         super().__init__(messages[0] if len(messages) == 1 else
                          f"{len(messages)} of {total} inputs failed; nothing was written")
+
+
+class VaezipWarning(UserWarning):
+    """Something the user should know that does not stop the work: an input that is
+    blank, or does not look like a digit. The Python API issues these through `warnings`;
+    the CLI prints them on stderr."""

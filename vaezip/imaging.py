@@ -48,6 +48,9 @@ class Placement:
     box: tuple[int, int, int, int] | None = None  # crop (x, y, w, h); None: 28x28 as is
     offset: tuple[int, int] = (0, 0)  # where the scaled crop sits in 28x28
     digit: int | None = None  # the label a conditional model encoded it with
+    # Where the encoder warned that the input is not like a digit: its score (nondigit.py)
+    # in hundredths, so above 100. Informational: decoding does not use it.
+    nondigit: int | None = None
 
     @property
     def scaled_size(self) -> tuple[int, int]:
@@ -282,14 +285,14 @@ def _centre_of_mass_offset(scaled: np.ndarray) -> tuple[int, int]:
     return dx, dy
 
 
-def exact_levels(source, label: str) -> np.ndarray:
-    """For lossless coding: the image's 8-bit gray pixels as they are, uint8 [784].
+def exact_levels(source, label: str, mode: str = "lossless") -> np.ndarray:
+    """For (near-)lossless coding: the image's 8-bit gray pixels as they are, uint8 [784].
     ImageError for anything but 28x28 8-bit grayscale: nothing else round-trips."""
     image, _ = open_image(source, label)
     if image.mode == "1":  # bilevel: 0/255 in L, exactly
         image = image.convert("L")
     if image.mode != "L" or image.size != (SIDE, SIDE):
-        raise ImageError(f"{label}: lossless coding takes 28x28 8-bit grayscale images (mode "
+        raise ImageError(f"{label}: {mode} coding takes 28x28 8-bit grayscale images (mode "
                          f"L); this is {image.size[0]}x{image.size[1]} {image.mode}")
     return np.asarray(image, dtype=np.uint8).reshape(-1)
 

@@ -85,6 +85,23 @@ class Model:
         return (np.concatenate(parts) if parts else np.zeros((0, side * side), np.float32)
                 ).reshape(-1, side, side)
 
+    def nondigit_scores(self, images, digits=None, posterior=None) -> np.ndarray | None:
+        """How unlike the training digits each image is (nondigit.py): float64 [N], above
+        1 for the inputs that encoding warns about. None: the model has no detector.
+        posterior: encode(images, digits) where the caller has it already."""
+        from vaezip.nondigit import features
+
+        detector = self.entry.nondigit
+        if detector is None:
+            return None
+        x = np.asarray(images, dtype=np.float32).reshape(-1, self.config.input_dim)
+        labels = self._labels(digits, len(x))
+        mu, sigma = posterior or self.encode(x, digits)
+        return np.concatenate([np.zeros(0)] + [
+            detector.score(features(self.net, x[i : i + BATCH], _part(labels, i),
+                                    (mu[i : i + BATCH], sigma[i : i + BATCH])))
+            for i in range(0, len(x), BATCH)])
+
     def sample(self, n: int, seed: int = 0, temperature: float = 1.0, digits=None) -> np.ndarray:
         """n new images from the prior N(0, temperature^2 I), float32 [n, 28, 28]. The
         autoencoder has no prior: its codes are drawn uniformly over its latent square."""

@@ -68,7 +68,7 @@ def _single_blas_thread():
 
 def _prepare_workers(codec) -> None:
     """Build what every frame needs once, before worker processes fork from this one."""
-    if codec.mode == "lossless":
+    if codec.takes_levels:
         from vaezip.codecs.exact import _parity_windows, prior_masses
 
         codec.model.exact  # noqa: B018 - the integer network, built on first use
@@ -120,7 +120,7 @@ def pack(sources: Iterable[Source], target: str, options: EncodeOptions, *, thre
         raise UsageError("float latents are not framed; pack them without threads or append")
     _prepare_workers(codec)
     # The exact (lossless) coder computes the same in any BLAS, so it keeps its threads.
-    limit = contextlib.nullcontext() if codec.mode == "lossless" else _single_blas_thread()
+    limit = contextlib.nullcontext() if codec.takes_levels else _single_blas_thread()
     with limit:
         return _pack(sources, target, options, codec, threads, force, append, on_frame)
 
@@ -364,19 +364,21 @@ def describe(path: Path | None, label: str) -> dict:
             frames = [(info.index, reader.frame(info.index)) for info in reader.frames]
         finally:
             reader.close()
-        fmt = container.FRAME_VERSION
+        fmt = max(vz.version for _, vz in frames)
     else:
         data = Source(path, label, label).read()
         vz = container.loads(data, label)
         frames, fmt = [(0, vz)], vz.version
     lone = not frames[0][1].packed and len(frames[0][1]) == 1  # named by its file
     members = [{"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,
-                "width": p.width, "height": p.height, "mode": p.mode}
+                "width": p.width, "height": p.height, "mode": p.mode,
+                **({"nondigit": p.nondigit / 100} if p.nondigit else {})}
                for i, vz in frames for p in vz.images]
     first = frames[0][1]
     return {
         "file": label, "model": first.model, "mode": first.mode, "format": fmt,
         "quality": sorted({vz.quality for _, vz in frames if vz.mode == "quantised"}),
+        "max_error": sorted({vz.quality + 1 for _, vz in frames if vz.mode == "near-lossless"}),
         "bytes": path.stat().st_size if path is not None else len(data),
         "images": len(members), "frames": [len(vz) for _, vz in frames], "members": members,
     }

@@ -31,6 +31,7 @@ class EncodeOptions:
     lossless: bool = False  # every pixel back (28x28 8-bit gray only)
     float_latents: bool = False  # mu and sigma as float16 (the version 1-2 layout)
     digit: int | None = None  # the digit shown, for conditional models
+    max_error: int | None = None  # near-lossless: every pixel within this many levels
 
     def codec(self) -> Codec:
         """The codec these options ask for, bound to its model; OptionError on options that
@@ -38,12 +39,19 @@ class EncodeOptions:
         from vaezip.model import load
         from vaezip.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
 
-        if self.lossless and (self.float_latents or self.quality is not None
-                              or self.digit is not None):
-            raise OptionError("{lossless} excludes {float_latents}, {quality} and {digit}")
-        entry = find(self.model or (LOSSLESS_MODEL if self.lossless else DEFAULT_MODEL))
-        check_digit(entry.config, entry.name, self.digit, required=not self.lossless)
+        near = self.max_error is not None
+        if self.lossless and near:
+            raise OptionError("{lossless} and {max_error} exclude each other")
+        exact = self.lossless or near  # the 8-bit levels themselves, by bits-back
+        if exact and (self.float_latents or self.quality is not None
+                      or self.digit is not None):
+            raise OptionError(("{max_error}" if near else "{lossless}")
+                              + " excludes {float_latents}, {quality} and {digit}")
+        entry = find(self.model or (LOSSLESS_MODEL if exact else DEFAULT_MODEL))
+        check_digit(entry.config, entry.name, self.digit, required=not exact)
         model = load(entry.name)
+        if near:
+            return codec_class("near-lossless")(model, self.max_error)
         mode = "float" if self.float_latents else default_mode(model, self.lossless)
         if self.quality is not None and mode != "quantised":
             raise OptionError("{quality} applies to coded .vz files; " + (
@@ -79,7 +87,7 @@ def read_batch(sources: list[Source], codec: Codec, digit: int | None = None,
     """Read every input for codec. All inputs are tried, so one run reports every bad
     file: InputErrors names them all, and callers write nothing."""
     pixels, levels, images, sizes, warnings, errors = [], [], [], [], [], []
-    lossless = codec.mode == "lossless"
+    lossless = codec.takes_levels
     for source in sources:
         try:
             content = source.read()
@@ -87,7 +95,7 @@ def read_batch(sources: list[Source], codec: Codec, digit: int | None = None,
                 raise ImageError(f"{source.label}: already a .vz file (vaezip decode turns it "
                                  f"back into an image)")
             if lossless:
-                row = exact_levels(content, source.label)
+                row = exact_levels(content, source.label, codec.mode)
                 levels.append(row)
                 pixels.append(row.astype(np.float32) / 255)
                 images.append(container.Placement(name=source.name))
@@ -103,8 +111,32 @@ def read_batch(sources: list[Source], codec: Codec, digit: int | None = None,
             on_item()
     if errors:
         raise InputErrors(errors, len(sources))
-    batch = Batch(np.stack(pixels), tuple(images), np.stack(levels) if lossless else None)
+    pixels = np.stack(pixels)
+    posterior = None
+    if not lossless and codec.model.entry.nondigit is not None:
+        # Lossless gives every pixel back, digit or not; the others warn (and keep the
+        # encoder's output for the codec).
+        posterior = codec.model.encode(pixels, digit)
+        warnings += _score_nondigits(codec.model, pixels, posterior, images, sources, digit)
+    batch = Batch(pixels, tuple(images), np.stack(levels) if lossless else None, posterior)
     return ReadBatch(batch, tuple(sizes), tuple(warnings))
+
+
+def _score_nondigits(model, pixels: np.ndarray, posterior, images: list,
+                     sources: list[Source], digit: int | None) -> list[str]:
+    """Warn about the inputs unlike the model's training digits, and mark their records
+    with the score (in place). Blank inputs have had their own warning."""
+    from vaezip.nondigit import CALIBRATION_QUANTILE
+
+    scores = model.nondigit_scores(pixels, digit, posterior)
+    hundredths = np.minimum(scores * 100, 1e12).astype(np.int64)
+    warnings = []
+    for i in np.flatnonzero((hundredths > 100) & pixels.any(axis=1)):
+        images[i] = replace(images[i], nondigit=int(hundredths[i]))
+        warnings.append(f"{sources[i].label}: does not look like a digit (score "
+                        f"{hundredths[i] / 100:.2f}; {CALIBRATION_QUANTILE:.1%} of training "
+                        f"digits score under 1): the decoded image will not resemble it")
+    return warnings
 
 
 def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: ReadBatch,
@@ -165,7 +197,8 @@ def decode_file(vz: container.VzFile, label: str, options: DecodeOptions = Decod
         i for i, p in enumerate(vz.images) if p.name in only]
     if isinstance(decoded, Pixels):
         if options.sample or options.size or options.native:
-            raise OptionError(f"{label}: a lossless file decodes to its exact pixels; "
+            raise OptionError(f"{label}: a {vz.mode} file decodes to "
+                              f"{'its exact' if vz.mode == 'lossless' else '8-bit'} pixels; "
                               f"{{sample}}, {{size}} and {{native}} do not apply")
         images = [exact_image(decoded.levels[i]) for i in rows]
     else:

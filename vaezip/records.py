@@ -26,9 +26,10 @@ def placement_record(p: Placement) -> dict:
 
 
 def images_from_json(meta: dict, n: int, label: str, lone: bool = False,
-            names: list[str] | None = None) -> list[Placement]:
+                     names: list[str] | None = None, scores: bool = False) -> list[Placement]:
     """The placement records of meta["images"]; lone: one coded image, whose record
-    carries no name (the .vz file names it); names: a frame's, whose records carry none."""
+    carries no name (the .vz file names it); names: a frame's, whose records carry none;
+    scores: whether records may carry a nondigit score (version 6 on)."""
     try:
         records = json.loads(meta.get("images", ""))
     except ValueError:
@@ -45,7 +46,7 @@ def images_from_json(meta: dict, n: int, label: str, lone: bool = False,
         records = [{"name": LONE_NAME, **records[0]}]
     if not isinstance(records, list) or len(records) != n:
         raise FormatError(f"{label}: images metadata must list {n} images")
-    images = [_placement(r, f"{label}: image {i}") for i, r in enumerate(records)]
+    images = [_placement(r, f"{label}: image {i}", scores) for i, r in enumerate(records)]
     names = [p.name for p in images]
     if len(set(names)) != len(names):
         raise FormatError(f"{label}: duplicate image names")
@@ -59,10 +60,11 @@ def _int(record: dict, key: str, low: int, high: int, where: str) -> int:
     return value
 
 
-def _placement(record, where: str) -> Placement:
+def _placement(record, where: str, scores: bool = False) -> Placement:
     if not isinstance(record, dict):
         raise FormatError(f"{where}: not a JSON object")
-    unknown = set(record) - {"name", *PLACEMENT_DEFAULTS}
+    unknown = set(record) - {"name", *PLACEMENT_DEFAULTS} | (
+        set() if scores else set(record) & {"nondigit"})  # a score needs format 6
     if unknown:
         raise FormatError(f"{where}: unknown fields {sorted(unknown)}")
     r = {**{k: list(v) if isinstance(v, tuple) else v for k, v in PLACEMENT_DEFAULTS.items()},
@@ -97,9 +99,12 @@ def _placement(record, where: str) -> Placement:
     digit = r["digit"]
     if digit is not None:
         digit = _int(r, "digit", 0, 255, where)
+    nondigit = r["nondigit"]
+    if nondigit is not None:  # stored only where the encoder warned: above 1.00
+        nondigit = _int(r, "nondigit", 101, 10**12, where)
     placement = Placement(name=name, width=width, height=height, mode=r["mode"],
                           polarity=r["polarity"], background=background, ink=ink, box=box,
-                          offset=(0, 0), digit=digit)
+                          offset=(0, 0), digit=digit, nondigit=nondigit)
     sw, sh = placement.scaled_size
     dx = _int(dict(x=offset[0]), "x", 0, SIDE - sw, where)
     dy = _int(dict(y=offset[1]), "y", 0, SIDE - sh, where)

@@ -84,6 +84,14 @@ class ModelEntry:
     # The entropy model for coded .vz files (entropy.py): {"sigma_units": [K ints]}, each
     # latent dim's typical posterior width over the training set. Empty: float .vz only.
     codec: dict = field(default_factory=dict)
+    # The "not a digit" detector (nondigit.py), calibrated on the training set; None:
+    # encoding with this model gives no such warning.
+    nondigit: object = None
+
+    @property
+    def nondigit_threshold(self) -> float | None:
+        """The squared Mahalanobis distance above which an input warns."""
+        return None if self.nondigit is None else self.nondigit.threshold
 
     def summary(self) -> dict:
         return {
@@ -98,6 +106,7 @@ class ModelEntry:
             "metrics": self.metrics,
             "training": self.training,
             "codec": self.codec,
+            "nondigit_threshold": self.nondigit_threshold,
             "path": str(self.path),
         }
 
@@ -136,6 +145,7 @@ def read_entry(path: Path, kind: str) -> ModelEntry:
             metrics=json.loads(meta.get("metrics", "{}")),
             training=json.loads(meta.get("training", "{}")),
             codec=_codec_meta(meta.get("codec", "{}"), path),
+            nondigit=_nondigit_meta(meta.get("nondigit"), path),
         )
     except (KeyError, ValueError) as exc:
         raise ModelFileError(f"{path}: missing or bad metadata ({exc})") from None
@@ -153,6 +163,17 @@ def _codec_meta(text: str, path: Path) -> dict:
             for u in units)):
         raise ModelFileError(f"{path}: bad codec metadata (sigma_units)")
     return codec
+
+
+def _nondigit_meta(text: str | None, path: Path):
+    from vaezip.nondigit import Detector
+
+    if text is None:
+        return None
+    try:
+        return Detector.from_json(text)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelFileError(f"{path}: bad nondigit metadata ({exc})") from None
 
 
 def _candidates() -> list[tuple[str, Path]]:
@@ -261,7 +282,7 @@ def numpy_model(entry: ModelEntry, tensors: dict):
 
 def serialize_model(
     model, name: str, metrics: dict | None = None, training: dict | None = None, dtype=None,
-    codec: dict | None = None,
+    codec: dict | None = None, nondigit: str | None = None,
 ) -> tuple[bytes, str]:
     """The bytes of a weights file for model (tensors cast to dtype), and its hash."""
     import torch
@@ -283,6 +304,8 @@ def serialize_model(
     }
     if codec:
         metadata["codec"] = json.dumps(codec, sort_keys=True)
+    if nondigit:
+        metadata["nondigit"] = nondigit
     return save(tensors, metadata=metadata), digest
 
 

@@ -342,6 +342,7 @@ def train_and_register(
 
     from vaezip.data import load_dataset, to_model_space
     from vaezip.fileio import atomic_write_bytes, check_writable
+    from vaezip.nondigit import calibrate_stored
     from vaezip.registry import read_entry, serialize_model
 
     check_writable(out_path, force)
@@ -377,6 +378,13 @@ def train_and_register(
     codec = codec_statistics(result.model, images, labels) if config.arch != "ae" else {}
     data, _ = serialize_model(result.model, name, metrics=metrics, training=training,
                               dtype=dtype, codec=codec)
+    if config.arch == "vae":  # the "not a digit" warning, calibrated on the stored weights
+        detector = calibrate_stored(data, config, images.flatten(1).numpy(),
+                                    labels.numpy() if config.conditional else None,
+                                    classes=labels.numpy())
+        if detector is not None:
+            data, _ = serialize_model(result.model, name, metrics=metrics, training=training,
+                                      dtype=dtype, codec=codec, nondigit=detector.to_json())
     atomic_write_bytes(out_path, data, force=force, durable=True)
     checkpoint.unlink(missing_ok=True)
     return read_entry(out_path, kind="new").summary()

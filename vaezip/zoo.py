@@ -1,6 +1,7 @@
 """The shipped models' recipes, and `make weights`, which trains them into weights/.
 
 Run: python -m vaezip.zoo [NAME ...] [--data-dir DIR]
+     python -m vaezip.zoo --calibrate NAME ...   (the "not a digit" detector only)
 Each recipe is the complete record of how its weights were made; the weights file
 repeats it in its metadata (plus timings and test metrics). Retrain only when a
 model changes: every retrain adds megabytes to the git history.
@@ -77,6 +78,35 @@ def weights_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "weights"
 
 
+def calibrate_shipped(path: Path, data_dir: Path) -> None:
+    """Add the "not a digit" detector (nondigit.py) to a weights file trained before the
+    detector existed, as training now does at its end: tensors and hash are unchanged, so
+    no retrain (and no .vz file made with them) is affected."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save
+
+    from vaezip.data import load_dataset, to_model_space
+    from vaezip.fileio import atomic_write_bytes
+    from vaezip.inference import NumpyModel
+    from vaezip.nondigit import calibrate
+
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = f.metadata()
+    config = ModelConfig.from_json(metadata["config"])
+    tensors = load_file(str(path))
+    settings = RECIPES[metadata["name"]][1]
+    train_set = load_dataset(settings.dataset, data_dir, train=True, download=False)
+    pixels = to_model_space(train_set.images).flatten(1).numpy()
+    labels = train_set.labels.numpy() if config.conditional else None
+    detector = calibrate(NumpyModel(config, tensors), pixels, labels,
+                         classes=train_set.labels.numpy())
+    if detector is None:
+        sys.exit(f"{path.name}: too few training images to calibrate a detector")
+    metadata["nondigit"] = detector.to_json()
+    atomic_write_bytes(path, save(tensors, metadata=metadata), force=True, durable=True)
+    print(f"{path.name}: nondigit threshold {detector.threshold:.2f}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     from vaezip.errors import VaezipError
     from vaezip.train import TrainCallbacks, set_threads, train_and_register
@@ -85,12 +115,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("names", nargs="*", help="recipes to (re)train [default: all]")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure the 'not a digit' detector of shipped weights and "
+                             "store it in their metadata; the weights stay as they are")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in RECIPES]
     if unknown:
         parser.error(f"unknown recipe(s) {unknown}; recipes: {', '.join(RECIPES)}")
     set_threads(args.threads)
     out_dir = weights_dir()
+    if args.calibrate:
+        for name in args.names:
+            calibrate_shipped(out_dir / f"{name}.safetensors", args.data_dir)
+        return
     for name in args.names or list(RECIPES):
         config, settings = RECIPES[name]
         # An interrupted `make weights` picks up from its last finished epoch.

@@ -2,12 +2,13 @@
 
 golden/out/ holds what the vaezip that made them decoded them to. The .vz files were
 written by the vaezip of commit 289e43f (before the codec interface of issue 13), except
-the lossless4-* files (format 4, issue 14)
-and the framed-* files (format 5, issue 15). tests/test_golden.py checks that today's
-encoder writes the same bytes (SUPERSEDED lists the files a newer format replaced) and
-that every one of them still decodes. Rerun this only to add cases, never to "fix" a
-failing golden test: a changed byte is a format change, and format changes bump the
-version (docs/FORMAT.md). Existing files are never rewritten.
+the lossless4-* files (format 4, issue 14), the framed-* files (format 5, issue 15), the
+scored-* files (format 6, issue 16) and the near-* files (format 7, issue 18).
+tests/test_golden.py checks that today's encoder writes the same bytes (SUPERSEDED lists
+the files a newer format replaced) and that every one of them still decodes. Rerun this
+only to add cases, never to "fix" a failing golden test: a changed byte is a format
+change, and format changes bump the version (docs/FORMAT.md). Existing files are never
+rewritten.
 
 Run from the repo root: .venv/bin/python tests/data/make_golden.py
 """
@@ -46,6 +47,12 @@ CASES: dict[str, list[str]] = {
     "framed-pack.vz": ["in/digits", "--pack"],
     "framed-pack-q1.vz": ["in/digits", "--pack", "-Q", "1"],
     "framed-lossless-pack.vz": ["in/digits", "--pack", "--lossless"],
+    # Format 6 (issue 16): records of inputs that are not like digits carry their score.
+    "scored-shapes.vz": ["in/shapes.png"],
+    "scored-pack.vz": ["in/mixed", "--pack"],
+    # Format 7 (issue 18): near-lossless.
+    "near-seven.vz": ["in/digits/d0.png", "--max-error", "4"],
+    "near-pack.vz": ["in/digits", "--pack", "--max-error", "2"],
 }
 # Files today's encoder no longer writes (a newer format took their place): they must
 # still decode, but re-encoding their inputs gives the newer format's bytes.
@@ -70,6 +77,13 @@ def make_inputs() -> None:
     for i in range(6):
         Image.fromarray(mnist_digit(10 + i), "L").save(src / "digits" / f"d{i}.png")
     Image.fromarray(mnist_digit(20), "L").save(src / "digits" / "sub" / "deep.png")
+    from nondigits import nondigits
+
+    (src / "mixed").mkdir(exist_ok=True)
+    nondigits("shapes", 1, seed=7)[0].save(src / "shapes.png")
+    nondigits("text", 1, seed=7)[0].save(src / "mixed" / "text.png")
+    nondigits("face", 1, seed=7)[0].save(src / "mixed" / "face.png")
+    Image.fromarray(mnist_digit(30), "L").save(src / "mixed" / "digit.png")
     assert np.asarray(Image.open(src / "digits" / "d0.png")).shape == (28, 28)
 
 

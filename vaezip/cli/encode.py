@@ -27,7 +27,8 @@ def encode_cmd(
     ),
     model: str = typer.Option(
         None, "--model", "-m",
-        help="Model [default: mnist-bvae-32d; with --lossless, mnist-vae-lossless]."),
+        help="Model [default: mnist-bvae-32d; with --lossless or --max-error, "
+        "mnist-vae-lossless]."),
     pack: bool = typer.Option(False, "--pack", help="Store all inputs in one .vz archive."),
     digit: int = typer.Option(None, "--digit", help="The digit shown, for conditional models "
         "[default: none]."),
@@ -39,6 +40,10 @@ def encode_cmd(
     lossless: bool = typer.Option(
         False, "--lossless",
         help="Every pixel back exactly (28x28 8-bit gray), by bits-back coding."),
+    max_error: int = typer.Option(
+        None, "--max-error", "-e",
+        help="Near-lossless: every pixel back within N levels, N = 1-16 (28x28 8-bit gray) "
+        "[default: none]."),
     append: bool = typer.Option(False, "--append",
                                 help="With --pack: add the inputs to the archive already there."),
     threads: int = THREADS,
@@ -65,7 +70,7 @@ def encode_cmd(
     if threads < 0:
         raise UsageError(f"--threads must be 0 (every core) or more, not {threads}")
     options = EncodeOptions(model=model, quality=quality, lossless=lossless,
-                            float_latents=float_mode, digit=digit)
+                            float_latents=float_mode, digit=digit, max_error=max_error)
     codec = options.codec()
     if pack and codec.mode != "float":
         target = _pack(inputs, output, options, threads, force, append, quiet)
@@ -84,8 +89,8 @@ def encode_cmd(
     if remove:
         remove_inputs(sources, targets)
     if not quiet:
-        what = codec.model.name + (", lossless" if codec.mode == "lossless" else "")
-        _print_size_table(rows, to_stderr=STDIO in targets, model=what, verbose=verbose)
+        _print_size_table(rows, to_stderr=STDIO in targets, model=_what(codec),
+                          verbose=verbose)
 
 
 def _stdout_output(stdout: bool, output: str | None) -> str | None:
@@ -111,10 +116,16 @@ def _pack(inputs, output, options, threads: int, force: bool, append: bool, quie
                        on_frame=advance)
     warn_all(summary.warnings, quiet)
     if not quiet:
-        what = options.codec().model.name + (", lossless" if options.lossless else "")
         _print_size_table([(target, summary.bytes_in, summary.bytes_out, summary.images)],
-                          to_stderr=target == STDIO, model=what)
+                          to_stderr=target == STDIO, model=_what(options.codec()))
     return target
+
+
+def _what(codec) -> str:
+    """The summary table's title: the model, and the mode where it is not the default."""
+    if codec.mode == "near-lossless":
+        return f"{codec.model.name}, every pixel within {codec.max_error}"
+    return codec.model.name + (", lossless" if codec.mode == "lossless" else "")
 
 
 def _unique_names(sources, inputs: int):

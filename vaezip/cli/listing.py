@@ -25,15 +25,18 @@ def list_cmd(
         return
     out = sys.stdout
     for r in reports:
-        qualities = "/".join(map(str, r["quality"])) or "-"
+        setting = (f"max error {'/'.join(map(str, r['max_error']))}" if r["max_error"]
+                   else f"quality {'/'.join(map(str, r['quality'])) or '-'}")
         print(f"{r['file']}: {r['images']} image{'s' * (r['images'] != 1)}, {r['bytes']:,} bytes "
               f"({r['bytes'] / r['images']:.1f} B/image), model {r['model']}, {r['mode']}, "
-              f"quality {qualities}, format {r['format']}, {len(r['frames'])} frame"
+              f"{setting}, format {r['format']}, {len(r['frames'])} frame"
               f"{'s' * (len(r['frames']) != 1)}", file=out)
         width = max((len(m["name"]) for m in r["members"]), default=4)
         for m in r["members"]:
             print(f"  {m['name']:<{width}}  {m['width']}x{m['height']} {m['mode']:<4} "
-                  f"frame {m['frame']}", file=out)
+                  f"frame {m['frame']}"
+                  + (f"  not like a digit ({m['nondigit']:.2f})" if "nondigit" in m else ""),
+                  file=out)
 
 
 @app.command("test")

@@ -90,6 +90,10 @@ def _show(e, as_json: bool) -> None:
         + (f", {c.mixture} mixture components" if c.mixture else "")
         + (f", {c.classes} classes" if c.classes else "") + f"; {e.num_params:,} parameters",
         f"  coded .vz  {coded}",
+        "  nondigit   " + (f"warns above squared distance {e.nondigit_threshold:.1f} from the "
+                           f"nearest of {len(e.nondigit.class_means)} digit classes "
+                           f"({len(e.nondigit.features)} features)"
+                           if e.nondigit else "no detector: encoding gives no such warning"),
         _wrap("  training   ", ", ".join(f"{k} {v}" for k, v in sorted(e.training.items())
                                          if k not in ("machine", "torch"))),
         _wrap("  test       ", ", ".join(f"{k} {_num(v, 4) if isinstance(v, float) else v}"

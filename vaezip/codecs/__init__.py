@@ -5,6 +5,8 @@ One interface, one module per mode:
   float      mu and sigma as float16 tensors (floating.py; the version 1-2 layout)
   quantised  mu on a sigma-aware grid, entropy-coded under the prior (quantised.py)
   lossless   the exact 8-bit pixels, by bits-back coding (lossless.py)
+  near-lossless  every pixel within N levels, by bits-back coding of level bins
+             (nearlossless.py)
 
 A codec owns both directions (as CompressAI's do): `encode(batch)` gives a Payload,
 `file_bytes(batch, packed)` frames it as a whole .vz file (container.py), and
@@ -35,13 +37,21 @@ class Batch:
     pixels: np.ndarray  # float32 [N, D] in [0, 1]; for lossless, exactly levels / 255
     images: tuple[Placement, ...]  # one per row; a conditional model's digit is in each
     levels: np.ndarray | None = field(default=None, repr=False)  # lossless: uint8 [N, D]
+    # The model's (mu, sigma) [N, K] where reading already ran the encoder (to score the
+    # inputs, nondigit.py): the latent codecs take it instead of running it again.
+    posterior: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, part: slice) -> Batch:
         return Batch(self.pixels[part], self.images[part],
-                     None if self.levels is None else self.levels[part])
+                     None if self.levels is None else self.levels[part],
+                     None if self.posterior is None else tuple(a[part] for a in self.posterior))
+
+    def encoded(self, model) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, sigma) of these images under model."""
+        return self.posterior or model.encode(self.pixels, self.digits)
 
     @property
     def digits(self) -> np.ndarray | None:
@@ -82,6 +92,8 @@ class Codec:
     mode: str = ""
     quality: int = 0
     version: int = container.CODED_VERSION  # of the coded layout this codec writes
+    frame_version: int = container.FRAME_VERSION  # of the frames it writes
+    takes_levels: bool = False  # codes the exact 8-bit levels of 28x28 gray images
 
     def __init__(self, model, quality: int | None = None):
         self.model = model
@@ -133,7 +145,7 @@ class Codec:
         payload = self.encode(batch)
         return container.coded_payload(
             self.model.sha256, self.check_state(), self.quality, list(batch.images),
-            payload.stream, self.mode, container.FRAME_VERSION, packed=True, named=False)
+            payload.stream, self.mode, self.frame_version, packed=True, named=False)
 
     def frame_intact(self, vz: VzFile) -> bool:
         """Whether a frame's checksum holds (without decoding its stream)."""
@@ -167,9 +179,10 @@ class Codec:
 def _codecs() -> dict[str, type[Codec]]:
     from vaezip.codecs.floating import FloatCodec
     from vaezip.codecs.lossless import LosslessCodec
+    from vaezip.codecs.nearlossless import NearLosslessCodec
     from vaezip.codecs.quantised import QuantisedCodec
 
-    return {c.mode: c for c in (FloatCodec, QuantisedCodec, LosslessCodec)}
+    return {c.mode: c for c in (FloatCodec, QuantisedCodec, LosslessCodec, NearLosslessCodec)}
 
 
 def codec_class(mode: str) -> type[Codec]:

@@ -88,28 +88,52 @@ def _stack(data: bytes) -> np.ndarray:
     return words.astype(np.uint32)
 
 
-def encode_exact(model, pixels: np.ndarray) -> bytes:
-    """uint8 [N, D] -> the coded stream, with exact.ExactModel's integer probabilities."""
+def level_bins(max_error: int) -> tuple[np.ndarray, np.ndarray]:
+    """Near-lossless bins of the 256 levels: (the first level of each bin, the level each
+    bin decodes to). Bin b holds the levels within max_error of b (2 max_error + 1), so
+    every level decodes within max_error of itself; max_error 0: one level per bin."""
+    width = 2 * max_error + 1
+    centres = np.arange(0, LEVELS + max_error, width)  # [B]
+    starts = np.maximum(centres - max_error, 0)
+    return starts, np.minimum(centres, LEVELS - 1).astype(np.uint8)
+
+
+def _bin_masses(masses: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """[P, 256] level masses -> [P, B] bin masses. The sums are integers below 2^24, so
+    float32 holds them exactly in any order of addition."""
+    return masses if len(starts) == LEVELS else np.add.reduceat(masses, starts, axis=1)
+
+
+def encode_exact(model, pixels: np.ndarray, max_error: int = 0) -> bytes:
+    """uint8 [N, D] -> the coded stream, with exact.ExactModel's integer probabilities.
+    max_error > 0 (near-lossless): codes each pixel's bin (level_bins), and takes z's bits
+    back under q(z | the decoded image), which the decoder can compute."""
     import constriction
 
     from vaezip.codecs.exact import Z_RANGE, prior_masses
 
     categorical = constriction.stream.model.Categorical(perfect=False)
     prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
+    starts, decoded = level_bins(max_error)
+    bins = np.searchsorted(starts, pixels, side="right") - 1  # [N, D]
     seed = seed_words()
     coder = constriction.stream.stack.AnsCoder(seed.copy())
     for start, stop in chunks(len(pixels), EXACT_GROWTH):
-        x = pixels[start:stop]
-        z = coder.decode(categorical, model.posterior_masses(x))  # bits back: [n * K]
+        x = bins[start:stop]
+        posterior = model.posterior_masses(decoded[x])
+        z = coder.decode(categorical, posterior)  # bits back: [n * K]
         masses = model.pixel_masses(z.reshape(len(x), -1).astype(np.int64) - Z_RANGE)
-        coder.encode_reverse(x.ravel().astype(np.int32), categorical, masses)
+        coder.encode_reverse(x.ravel().astype(np.int32), categorical,
+                             _bin_masses(masses, starts))
         coder.encode_reverse(z, prior)
     return _strip_seed(coder.get_compressed(), seed)
 
 
-def decode_exact(model, data: bytes, count: int, pixels_per_image: int) -> np.ndarray:
-    """The inverse of encode_exact: uint8 [count, D]. FormatError where the stream cannot
-    be what encode_exact wrote (the pixel checksum catches the rest)."""
+def decode_exact(model, data: bytes, count: int, pixels_per_image: int,
+                 max_error: int = 0) -> np.ndarray:
+    """The inverse of encode_exact: uint8 [count, D] (near-lossless: the decoded levels).
+    FormatError where the stream cannot be what encode_exact wrote (the checksum catches
+    the rest)."""
     import constriction
 
     from vaezip.codecs.exact import Z_RANGE, prior_masses
@@ -117,6 +141,7 @@ def decode_exact(model, data: bytes, count: int, pixels_per_image: int) -> np.nd
     categorical = constriction.stream.model.Categorical(perfect=False)
     prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
     coder = constriction.stream.stack.AnsCoder(_stack(data))
+    starts, decoded = level_bins(max_error)
     out = np.empty((count, pixels_per_image), dtype=np.uint8)
     k = model.config.latent_dim
     try:
@@ -124,10 +149,10 @@ def decode_exact(model, data: bytes, count: int, pixels_per_image: int) -> np.nd
             n = stop - start
             z = coder.decode(prior, n * k)
             masses = model.pixel_masses(z.reshape(n, k).astype(np.int64) - Z_RANGE)
-            x = coder.decode(categorical, masses)  # [n * D]
-            if x.min() < 0 or x.max() >= LEVELS:
+            x = coder.decode(categorical, _bin_masses(masses, starts))  # [n * D]
+            if x.min() < 0 or x.max() >= len(starts):
                 raise FormatError("lossless stream is damaged (pixel out of range)")
-            out[start:stop] = x.reshape(n, -1)
+            out[start:stop] = decoded[x].reshape(n, -1)
             coder.encode_reverse(z, categorical, model.posterior_masses(out[start:stop]))
     except FormatError:
         raise

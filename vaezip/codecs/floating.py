@@ -16,11 +16,11 @@ class FloatCodec(Codec):
     mode = container.MODE_FLOAT
 
     def encode(self, batch: Batch) -> Payload:
-        mu, sigma = self.model.encode(batch.pixels, batch.digits)
+        mu, sigma = batch.encoded(self.model)
         return Payload(mu=mu, sigma=sigma)
 
     def encode_each(self, batch: Batch) -> list[Payload]:
-        mu, sigma = self.model.encode(batch.pixels, batch.digits)
+        mu, sigma = batch.encoded(self.model)
         return [Payload(mu=mu[i : i + 1], sigma=sigma[i : i + 1]) for i in range(len(mu))]
 
     def _decode(self, vz, label: str) -> Latents:

@@ -27,6 +27,7 @@ def lossless_capable(config) -> bool:
 class LosslessCodec(Codec):
     mode = "lossless"
     version = container.EXACT_VERSION
+    takes_levels = True
 
     @classmethod
     def check_model(cls, model) -> None:
@@ -49,10 +50,14 @@ class LosslessCodec(Codec):
         return Payload(stream=bitsback.encode_exact(self.model.exact, batch.levels),
                        check=batch.levels.tobytes())
 
-    def _decode(self, vz, label: str) -> Pixels:
+    @staticmethod
+    def _check_records(vz, label: str) -> None:
         for p in vz.images:
             if (p.width, p.height, p.mode, p.box, p.digit) != (SIDE, SIDE, "L", None, None):
-                raise FormatError(f"{label}: lossless images must be plain 28x28 gray records")
+                raise FormatError(f"{label}: {vz.mode} images must be plain 28x28 gray records")
+
+    def _decode(self, vz, label: str) -> Pixels:
+        self._check_records(vz, label)
         exact = vz.version >= container.EXACT_VERSION
         framed = vz.version >= container.FRAME_VERSION
         if framed and not self.frame_intact(vz):

@@ -51,12 +51,12 @@ class QuantisedCodec(Codec):
         return self.grid_bytes
 
     def encode(self, batch: Batch) -> Payload:
-        mu, _ = self.model.encode(batch.pixels, batch.digits)
+        mu, _ = batch.encoded(self.model)
         stream = entropy.encode_indices(entropy.quantise(mu, self.grid), self.grid)
         return Payload(stream=stream, check=self.grid_bytes)
 
     def encode_each(self, batch: Batch) -> list[Payload]:
-        index = entropy.quantise(self.model.encode(batch.pixels, batch.digits)[0], self.grid)
+        index = entropy.quantise(batch.encoded(self.model)[0], self.grid)
         return [Payload(stream=entropy.encode_indices(index[i : i + 1], self.grid),
                         check=self.grid_bytes) for i in range(len(index))]
 

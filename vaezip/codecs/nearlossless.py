@@ -1,0 +1,71 @@
+"""The near-lossless mode: every 8-bit pixel back within N levels (N = 1-16), guaranteed.
+
+Bits-back over the lossless model, as lossless.py, but each pixel's *bin* of 2N + 1
+levels is coded under the bin's probability mass (the sum of its levels' integer masses,
+exact), and z's bits are taken back under q(z | the decoded image), which the decoder
+can compute once it has the bins. So it fills the curve between the lossy modes and
+lossless, as WebP's near-lossless and JPEG-LS do, in the same exact arithmetic: the
+files decode identically on any machine.
+
+Like lossless, it takes 28x28 8-bit gray images as they are. Files are format 7 (mode
+2); the quality nibble holds N - 1, and the checksum covers the model's hash, N and the
+coded bytes, so it is checked before decoding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vaezip import container
+from vaezip.codecs import Batch, Payload, Pixels, bitsback
+from vaezip.codecs.lossless import LosslessCodec, lossless_capable
+from vaezip.errors import FormatError, OptionError
+
+MAX_ERRORS = range(1, 17)  # what the quality nibble can hold, less one
+
+
+class NearLosslessCodec(LosslessCodec):
+    mode = "near-lossless"
+    version = frame_version = container.NEAR_VERSION
+
+    def __init__(self, model, quality: int | None = None):
+        """quality: the maximum error N (1-16) that every pixel may have."""
+        super().__init__(model)
+        if quality not in MAX_ERRORS:
+            raise OptionError(f"{{max_error}} must be {MAX_ERRORS[0]}-{MAX_ERRORS[-1]}, not "
+                              f"{quality}")
+        self.max_error = quality
+        self.quality = quality - 1  # the nibble
+
+    @classmethod
+    def for_reading(cls, vz, model) -> NearLosslessCodec:
+        if not lossless_capable(model.config):
+            raise FormatError(f"near-lossless file, but model {vz.model!r} has no 8-bit "
+                              f"likelihood")
+        return cls(model, vz.quality + 1)
+
+    def check_state(self) -> bytes:
+        return bytes([self.max_error])
+
+    def encode(self, batch: Batch) -> Payload:
+        if batch.levels is None:
+            raise ValueError("the near-lossless codec needs the images' exact 8-bit levels")
+        return Payload(stream=bitsback.encode_exact(self.model.exact, batch.levels,
+                                                    self.max_error), check=self.check_state())
+
+    def decoded_levels(self, levels: np.ndarray) -> np.ndarray:
+        """What decoding gives back for these levels (uint8, same shape)."""
+        starts, decoded = bitsback.level_bins(self.max_error)
+        return decoded[np.searchsorted(starts, levels, side="right") - 1]
+
+    def _decode(self, vz, label: str) -> Pixels:
+        self._check_records(vz, label)
+        if not self.frame_intact(vz):
+            raise FormatError(f"{label}: checksum mismatch: the data is damaged, or was made "
+                              f"with a different version of model {vz.model!r}")
+        try:
+            levels = bitsback.decode_exact(self.model.exact, vz.stream, len(vz),
+                                           self.model.config.input_dim, self.max_error)
+        except FormatError as exc:
+            raise FormatError(f"{label}: {exc}") from None
+        return Pixels(levels)
