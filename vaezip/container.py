@@ -179,7 +179,7 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     are not stored where nothing else needs them. Records are LZMA2-compressed where that
     is shorter."""
     records = [placement_record(p) for p in images]
-    if any(p.nondigit is not None for p in images):
+    if mode == MODE_NAMES[MODE_QUANTISED] and any(p.nondigit is not None for p in images):
         version = SCORED_VERSION
     if not (packed and named):
         for record in records:
