@@ -132,3 +132,22 @@ def test_the_python_api_warns_through_the_warnings_module():
     with pytest.warns(VaezipWarning, match="does not look like a digit"):
         data = vaezip.compress(nondigits("face", 1, seed=4)[0])
     assert vaezip.decompress(data).size == nondigits("face", 1, seed=4)[0].size
+
+
+def test_a_conditional_model_calibrates_and_scores_with_its_labels():
+    """The cvae sees the digit's label in its encoder and decoder: calibration and
+    scoring pass the labels through (on the fixture's 1,000 training digits: too few of
+    each digit for a Gaussian apiece, so one class)."""
+    from vaezip.nondigit import calibrate, features
+
+    with np.load("tests/data/mnist-mini.npz") as mini:
+        train = mini["train_images"].reshape(-1, 784) / 255
+        labels = mini["train_labels"].astype(int)
+        test = mini["test_images"].reshape(-1, 784) / 255
+        test_labels = mini["test_labels"].astype(int)
+    net = load("mnist-cvae-8d").net
+    detector = calibrate(net, train, labels, classes=labels)
+    assert detector is not None and len(detector.class_means) == 1
+    assert (detector.score(features(net, test, test_labels)) > 1).mean() <= 0.02
+    face = prepare(nondigits("face", 1, seed=2)[0], "x").pixels.reshape(1, -1)
+    assert detector.score(features(net, face, np.array([0])))[0] > 1
