@@ -83,27 +83,25 @@ def calibrate_shipped(path: Path, data_dir: Path) -> None:
     detector existed, as training now does at its end: tensors and hash are unchanged, so
     no retrain (and no .vz file made with them) is affected."""
     from safetensors import safe_open
-    from safetensors.numpy import load_file, save
+    from safetensors.numpy import load, save
 
     from vaezip.data import load_dataset, to_model_space
     from vaezip.fileio import atomic_write_bytes
-    from vaezip.inference import NumpyModel
-    from vaezip.nondigit import calibrate
+    from vaezip.nondigit import calibrate_stored
 
     with safe_open(str(path), framework="numpy") as f:
         metadata = f.metadata()
     config = ModelConfig.from_json(metadata["config"])
-    tensors = load_file(str(path))
+    data = path.read_bytes()
     settings = RECIPES[metadata["name"]][1]
     train_set = load_dataset(settings.dataset, data_dir, train=True, download=False)
     pixels = to_model_space(train_set.images).flatten(1).numpy()
     labels = train_set.labels.numpy() if config.conditional else None
-    detector = calibrate(NumpyModel(config, tensors), pixels, labels,
-                         classes=train_set.labels.numpy())
+    detector = calibrate_stored(data, config, pixels, labels, classes=train_set.labels.numpy())
     if detector is None:
         sys.exit(f"{path.name}: too few training images to calibrate a detector")
     metadata["nondigit"] = detector.to_json()
-    atomic_write_bytes(path, save(tensors, metadata=metadata), force=True, durable=True)
+    atomic_write_bytes(path, save(load(data), metadata=metadata), force=True, durable=True)
     print(f"{path.name}: nondigit threshold {detector.threshold:.2f}", file=sys.stderr)
 
 

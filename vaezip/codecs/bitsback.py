@@ -115,13 +115,16 @@ def encode_exact(model, pixels: np.ndarray, max_error: int = 0) -> bytes:
     categorical = constriction.stream.model.Categorical(perfect=False)
     prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
     starts, decoded = level_bins(max_error)
-    bins = np.searchsorted(starts, pixels, side="right") - 1  # [N, D]
+    if max_error:  # each pixel's bin, and the image the bins decode to
+        bins = np.searchsorted(starts, pixels, side="right") - 1  # [N, D]
+        shown = decoded[bins]
+    else:
+        bins = shown = pixels
     seed = seed_words()
     coder = constriction.stream.stack.AnsCoder(seed.copy())
     for start, stop in chunks(len(pixels), EXACT_GROWTH):
         x = bins[start:stop]
-        posterior = model.posterior_masses(decoded[x])
-        z = coder.decode(categorical, posterior)  # bits back: [n * K]
+        z = coder.decode(categorical, model.posterior_masses(shown[start:stop]))  # bits back
         masses = model.pixel_masses(z.reshape(len(x), -1).astype(np.int64) - Z_RANGE)
         coder.encode_reverse(x.ravel().astype(np.int32), categorical,
                              _bin_masses(masses, starts))

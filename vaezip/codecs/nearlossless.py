@@ -14,8 +14,6 @@ coded bytes, so it is checked before decoding.
 
 from __future__ import annotations
 
-import numpy as np
-
 from vaezip import container
 from vaezip.codecs import Batch, Payload, Pixels, bitsback
 from vaezip.codecs.lossless import LosslessCodec, lossless_capable
@@ -52,11 +50,6 @@ class NearLosslessCodec(LosslessCodec):
             raise ValueError("the near-lossless codec needs the images' exact 8-bit levels")
         return Payload(stream=bitsback.encode_exact(self.model.exact, batch.levels,
                                                     self.max_error), check=self.check_state())
-
-    def decoded_levels(self, levels: np.ndarray) -> np.ndarray:
-        """What decoding gives back for these levels (uint8, same shape)."""
-        starts, decoded = bitsback.level_bins(self.max_error)
-        return decoded[np.searchsorted(starts, levels, side="right") - 1]
 
     def _decode(self, vz, label: str) -> Pixels:
         self._check_records(vz, label)
