@@ -15,6 +15,7 @@ from PIL import Image
 from vaezip.codecs import bitsback, exact
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+PLAIN, GROUPS = "mnist-vae-lossless", "mnist-vae-lossless-16g"  # the two lossless models
 # What a machine other than the writer's may differ in (issue 14's defect report).
 FOREIGN = {
     "one thread": {"OPENBLAS_NUM_THREADS": "1"},
@@ -32,10 +33,18 @@ def digits() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def shipped():
+    """The plain-decoder lossless model (its decoder gives every pixel's masses at once)."""
     from vaezip.model import load
-    from vaezip.registry import LOSSLESS_MODEL
 
-    return load(LOSSLESS_MODEL).exact
+    return load("mnist-vae-lossless").exact
+
+
+@pytest.fixture(scope="module")
+def grouped():
+    """The pixel-group lossless model (issue 17)."""
+    from vaezip.model import load
+
+    return load("mnist-vae-lossless-16g").exact
 
 
 def test_the_logistic_table_is_what_decimal_arithmetic_gives():
@@ -66,6 +75,17 @@ def test_probabilities_are_integers_with_the_promised_totals(shipped, digits):
     assert (pixels.astype(np.int64).sum(axis=1) == (1 << 23) + 256).all()
 
 
+def test_group_heads_give_integer_masses_with_the_promised_totals(grouped, digits):
+    z = np.random.default_rng(0).integers(-300, 300, (5, grouped.config.latent_dim))
+    h = grouped.trunk(z)
+    assert (h == np.round(h)).all() and h.min() >= 0 and h.max() <= exact.ACT_MAX
+    for g in (0, 7, 15):
+        masses = grouped.group_masses(g, h, digits[:5])  # [5 * 49, 256]
+        assert masses.dtype == np.float32 and (masses == np.round(masses)).all()
+        assert (masses >= 1).all()
+        assert (masses.astype(np.int64).sum(axis=1) == (1 << 23) + 256).all()
+
+
 def test_sums_past_float64s_exact_integers_are_refused():
     from vaezip.config import ModelConfig, mlp_parameter_names
 
@@ -92,6 +112,13 @@ def test_the_exact_coder_round_trips_and_matches_the_float_coders_rate(shipped, 
     assert bitsback.chunks(40, bitsback.EXACT_GROWTH)[:4] == [(0, 1), (1, 3), (3, 7), (7, 15)]
 
 
+def test_the_group_model_codes_real_digits_below_the_plain_one(shipped, grouped, digits):
+    data = bitsback.encode_exact(grouped, digits)
+    assert np.array_equal(bitsback.decode_exact(grouped, data, len(digits), 784), digits)
+    plain = bitsback.encode_exact(shipped, digits)
+    assert len(data) < 0.97 * len(plain), (len(data), len(plain))  # the full set: ~6% less
+
+
 def _vaezip(args, env: dict, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vaezip", *map(str, args)], cwd=cwd,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
@@ -104,7 +131,8 @@ def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting,
     env = FOREIGN[setting]
     originals = sorted((GOLDEN / "in" / "digits").rglob("*.png"))
     for archive, bound in (("lossless4-pack.vz", 0), ("framed-lossless-pack.vz", 0),
-                           ("near-pack.vz", 2)):  # formats 4, 5 and 7
+                           ("near-pack.vz", 2),  # formats 4, 5 and 7
+                           ("groups-lossless-pack.vz", 0), ("groups-near-pack.vz", 2)):
         out = tmp_path / f"decoded-{archive}"
         r = _vaezip(["decode", GOLDEN / archive, "-o", out, "-q"], env, tmp_path)
         assert r.returncode == 0, r.stderr
@@ -116,10 +144,12 @@ def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting,
             made = GOLDEN / "out" / archive.removesuffix(".vz") / relative
             assert np.array_equal(back, np.asarray(Image.open(made), int))
     for golden, source, args in (
-            ("framed-lossless-pack.vz", "digits", ["--pack", "--lossless"]),
+            ("framed-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", PLAIN]),
             ("framed-pack.vz", "digits", ["--pack"]), ("coded-seven.vz", "seven.png", []),
             ("scored-pack.vz", "mixed", ["--pack"]),  # with the nondigit scores
-            ("near-pack.vz", "digits", ["--pack", "--max-error", "2"])):
+            ("near-pack.vz", "digits", ["--pack", "--max-error", "2", "-m", PLAIN]),
+            ("groups-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", GROUPS]),
+            ("groups-near-pack.vz", "digits", ["--pack", "-e", "2", "-m", GROUPS])):
         source = GOLDEN / "in" / source
         out = tmp_path / golden
         r = _vaezip(["encode", source, *args, "-o", out, "-q"], env, tmp_path)

@@ -13,14 +13,15 @@ from vaezip.models import build_model
 from vaezip.registry import load_inference, load_model
 
 SHIPPED = ["mnist-ae-2d", "mnist-vae-2d-mse", "mnist-vae-2d-bce", "mnist-vae-16d",
-           "mnist-bvae-32d", "mnist-vae-lossless"]
+           "mnist-bvae-32d", "mnist-vae-lossless", "mnist-vae-lossless-16g"]
 
 
-@pytest.mark.parametrize("config", [ModelConfig(arch="ae", latent_dim=2, hidden=(8, 4)),
-                                    ModelConfig(latent_dim=3, hidden=(16, 8, 4))])
+@pytest.mark.parametrize("config", [
+    ModelConfig(arch="ae", latent_dim=2, hidden=(8, 4)),
+    ModelConfig(latent_dim=3, hidden=(16, 8, 4)),
+    ModelConfig(likelihood="logistic", latent_dim=3, hidden=(16, 8), groups=4)])
 def test_the_parameter_names_are_those_the_torch_modules_have(config):
-    names = {n for prefix, sizes in (("encoder", config.encoder_sizes()),
-                                     ("decoder", config.decoder_sizes()))
+    names = {n for prefix, sizes in config.mlps()
              for pair in mlp_parameter_names(prefix, sizes) for n in pair}
     assert names == set(build_model(config).state_dict())
 

@@ -6,6 +6,7 @@ Kept free of torch so that the registry can list models by reading file headers 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 
 from vaezip.errors import ModelFileError
@@ -17,7 +18,8 @@ IMAGE_SIDE = 28  # MNIST's side; every model works in this 28x28 "model space"
 
 
 # Fields added after the first release, with their defaults (see ModelConfig.to_json).
-_LATER_FIELDS = {"classes": 0, "mixture": 0}
+_LATER_FIELDS = {"classes": 0, "mixture": 0, "groups": 0}
+GROUP_COUNTS = (0, 4, 16, 64)  # pixel groups of a context decoder: 0 (none), or s x s blocks
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class ModelConfig:
     # Components of the "logistic" likelihood per pixel (0 for the others). 3 lets a pixel
     # be background (0), ink (255) or in between: edge pixels are often bimodal.
     mixture: int = 0
+    # Pixel groups of a context decoder (logistic likelihood only; 0: none). The image is
+    # cut into s x s blocks (groups = s^2) and group g holds one position of every block;
+    # the decoder predicts group g from z and the groups before it (pixel_groups), so a
+    # pixel sees its decoded neighbours at the price of `groups` network passes, not 784.
+    # 16 took the lossless rate from 1.518 to 1.279 bits/dim after 8 epochs (issue 17).
+    groups: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -66,6 +74,10 @@ class ModelConfig:
             raise ValueError(f"mixture must be between 1 and 16, not {self.mixture}")
         if not 1 <= self.latent_dim <= 1024:
             raise ValueError(f"latent_dim must be between 1 and 1024, not {self.latent_dim}")
+        if self.groups not in GROUP_COUNTS:
+            raise ValueError(f"groups must be one of {GROUP_COUNTS}, not {self.groups}")
+        if self.groups and (self.likelihood != "logistic" or self.conditional):
+            raise ValueError("pixel groups are for the logistic likelihood of arch vae")
         hidden = tuple(int(h) for h in self.hidden)
         if not hidden or any(not 1 <= h <= 8192 for h in hidden):
             raise ValueError(f"hidden widths must be between 1 and 8192, not {self.hidden}")
@@ -89,9 +101,34 @@ class ModelConfig:
 
     def decoder_sizes(self) -> list[int]:
         """The logistic decoder emits, per pixel and component, a mixture logit, a mean
-        and a log scale: [3, mixture, D] flattened."""
+        and a log scale: [3, mixture, D] flattened. With pixel groups it is the trunk
+        z -> features (ReLU after its last layer too) that every group's head sees."""
+        if self.groups:
+            return [self.latent_dim, *reversed(self.hidden)]
         out = self.input_dim * (3 * self.mixture if self.likelihood == "logistic" else 1)
         return [self.latent_dim + self.classes, *reversed(self.hidden), out]
+
+    def pixel_groups(self) -> list[list[int]]:
+        """The pixel indices of each group, in coding order (one group of all pixels when
+        groups is 0). Blocks of s x s, s = sqrt(groups); the positions within a block go
+        coarse to fine (block_positions), so early groups form a sparse grid that later
+        ones fill in."""
+        block = max(1, math.isqrt(self.groups))
+        side = self.image_side
+        return [[r * side + c for r in range(i, side, block) for c in range(j, side, block)]
+                for i, j in block_positions(block)]
+
+    def head_sizes(self, group: int) -> list[int]:
+        """Group g's head: the trunk's features and the pixels of groups 0 .. g-1 (as
+        2 v / 255 - 1) in, the [3, mixture, group size] logistic parameters out."""
+        sizes = [len(g) for g in self.pixel_groups()]
+        width = self.hidden[0]
+        return [width + sum(sizes[:group]), width, 3 * self.mixture * sizes[group]]
+
+    def mlps(self) -> list[tuple[str, list[int]]]:
+        """(parameter prefix, sizes) of every MLP of the model, as models.py names them."""
+        heads = [(f"heads.{g}", self.head_sizes(g)) for g in range(self.groups)]
+        return [("encoder", self.encoder_sizes()), ("decoder", self.decoder_sizes()), *heads]
 
     def to_json(self) -> str:
         """Canonical JSON (it is hashed with the weights). Fields added after the first
@@ -112,6 +149,17 @@ class ModelConfig:
             return cls(**raw)
         except (ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source}: invalid model config ({exc})") from None
+
+
+def block_positions(block: int) -> list[tuple[int, int]]:
+    """The (row, column) positions of a block x block tile (block a power of two), coarse
+    to fine: the positions of the half-size tile's order scaled by 2, then their diagonal,
+    right and lower neighbours (for 2 x 2: a checkerboard first)."""
+    if block == 1:
+        return [(0, 0)]
+    coarse = block_positions(block // 2)
+    return [(2 * a + di, 2 * b + dj) for di, dj in ((0, 0), (1, 1), (0, 1), (1, 0))
+            for a, b in coarse]
 
 
 def mlp_parameter_names(prefix: str, sizes: list[int]) -> list[tuple[str, str]]:

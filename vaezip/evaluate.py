@@ -77,7 +77,8 @@ def iw_log_weights(model, x, k: int, generator, labels=None):
     if model.config.likelihood == "logistic":
         from vaezip.models import logistic_mixture_nll
 
-        log_lik = -logistic_mixture_nll(model.decoder_logits(flat, y), target,
+        context = {"x": target} if model.config.groups else {}  # a group decoder's pixels
+        log_lik = -logistic_mixture_nll(model.decoder_logits(flat, y, **context), target,
                                         model.config.mixture)
     elif model.config.likelihood == "bernoulli":
         import torch.nn.functional as F

@@ -42,6 +42,9 @@ class NumpyModel:
 
         self._encoder = layers("encoder", config.encoder_sizes())
         self._decoder = layers("decoder", config.decoder_sizes())
+        # A group decoder's heads (config.groups): run in order on the pixels before them.
+        self._heads = [layers(f"heads.{g}", config.head_sizes(g)) for g in range(config.groups)]
+        self._pixel_groups = [np.asarray(g) for g in config.pixel_groups()]
 
     @staticmethod
     def _run(layers, x: np.ndarray) -> np.ndarray:
@@ -75,11 +78,26 @@ class NumpyModel:
     def decode(self, z: np.ndarray, labels=None) -> np.ndarray:
         """z: [B, K] -> pixel means: float32 [B, D] in [0, 1]."""
         out = self._run(self._decoder, self._with_label(z, labels))
+        if self.config.groups:
+            return self._decode_groups(np.maximum(out, 0))
         if self.config.likelihood == "logistic":
-            weights, means, _ = self._logistic_params(out)
-            mean = (_softmax(weights) * means).sum(axis=1)
-            return ((np.clip(mean, -1, 1) + 1) / 2).astype(np.float32)
+            return (self._logistic_mean(out) + 1) / 2
         return _sigmoid(out)
+
+    def _logistic_mean(self, out: np.ndarray) -> np.ndarray:
+        """[B, 3 M D] parameters -> the mixture's mean per pixel, float32 [B, D] in [-1, 1]."""
+        weights, means, _ = self._logistic_params(out)
+        return np.clip((_softmax(weights) * means).sum(axis=1), -1, 1).astype(np.float32)
+
+    def _decode_groups(self, h: np.ndarray) -> np.ndarray:
+        """The trunk's features [B, W] -> pixel means [B, D], group by group, each head
+        seeing the means of the groups before it (as models.GroupVAE.decode)."""
+        out = np.empty((len(h), self.config.input_dim), dtype=np.float32)
+        seen = [h]
+        for head, pixels in zip(self._heads, self._pixel_groups, strict=True):
+            seen.append(self._logistic_mean(self._run(head, np.concatenate(seen, axis=1))))
+            out[:, pixels] = seen[-1]
+        return (out + 1) / 2
 
     def _logistic_params(self, out: np.ndarray):
         """As models.logistic_params: [B, 3 M D] -> three [B, M, D]."""
@@ -89,8 +107,9 @@ class NumpyModel:
     def pixel_pmf(self, z: np.ndarray, labels=None) -> np.ndarray:
         """The logistic mixture's probabilities of the 256 levels of every pixel:
         float32 [B * D, 256] (rows sum to 1), as models.logistic_mixture_nll defines them."""
-        if self.config.likelihood != "logistic":
-            raise ValueError("pixel probabilities need the logistic likelihood")
+        if self.config.likelihood != "logistic" or self.config.groups:
+            raise ValueError("pixel probabilities need the logistic likelihood, without "
+                             "pixel groups (whose probabilities depend on the pixels)")
         out = self._run(self._decoder, self._with_label(z, labels))
         weights, means, log_scales = self._logistic_params(out)  # [B, M, D] each
         mix = _softmax(weights)

@@ -212,8 +212,60 @@ class VAE(nn.Module):
         return self.decode(self.encode(x.flatten(1), labels)[0], labels)
 
 
+class GroupVAE(VAE):
+    """A VAE whose decoder predicts the pixels in groups (config.groups, issue 17): a
+    trunk z -> features h, then one head per group, head g seeing h and the pixels of
+    groups 0 .. g-1. Training feeds the true pixels to every head at once (teacher
+    forcing: one pass); decoding runs the heads in order, each on what came before, as
+    the lossless coder does (codecs/exact.py).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.heads = nn.ModuleList(mlp(config.head_sizes(g)) for g in range(config.groups))
+        for g, pixels in enumerate(config.pixel_groups()):
+            self.register_buffer(f"pixels_{g}", torch.tensor(pixels), persistent=False)
+
+    def groups(self) -> list[torch.Tensor]:
+        return [getattr(self, f"pixels_{g}") for g in range(self.config.groups)]
+
+    def _head(self, g: int, h: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
+        """Group g's parameters [B, 3, M, |g|] from h [B, W] and the earlier groups' pixels
+        in the [-1, 1] scale."""
+        out = self.heads[g](torch.cat([h, *seen], dim=1))
+        return out.view(len(h), 3, self.config.mixture, -1)
+
+    def decoder_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                       x: torch.Tensor | None = None) -> torch.Tensor:
+        """z [B, K] and the pixels x [B, D] in [0, 1] -> every pixel's logistic parameters
+        [B, 3 M D] (the plain decoder's layout), each group's given the true pixels before
+        it. Without x, the pixels are the decoder's own means, group by group."""
+        h = torch.relu(self.decoder(z))  # [B, W]
+        b, m, d = len(z), self.config.mixture, self.config.input_dim
+        full = h.new_zeros(b, 3, m, d)
+        seen: list[torch.Tensor] = []
+        for g, pixels in enumerate(self.groups()):
+            params = self._head(g, h, seen)  # [B, 3, M, |g|]
+            full[..., pixels] = params
+            if x is not None:
+                seen.append(2 * x[:, pixels] - 1)
+            else:
+                weights, means, _ = logistic_params(params.flatten(1), m)
+                seen.append((torch.softmax(weights, 1) * means).sum(1).clamp(-1, 1))
+        return full.flatten(1)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z [B, K] -> pixel means [B, D] in [0, 1], group by group."""
+        weights, means, _ = logistic_params(self.decoder_logits(z), self.config.mixture)
+        return ((torch.softmax(weights, 1) * means).sum(1).clamp(-1, 1) + 1) / 2
+
+    def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor,
+                           labels: torch.Tensor | None = None) -> torch.Tensor:
+        return logistic_mixture_nll(self.decoder_logits(z, x=x), x, self.config.mixture)
+
+
 def build_model(config: ModelConfig) -> AutoEncoder | VAE:
     """The one place that maps a config to its module ("vae" and "cvae" share VAE)."""
     if config.arch == "ae":
         return AutoEncoder(config)
-    return VAE(config)
+    return GroupVAE(config) if config.groups else VAE(config)

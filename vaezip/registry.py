@@ -30,7 +30,7 @@ DEFAULT_MODEL = "mnist-bvae-32d"  # coded .vz: ~99% of digits keep their identit
 # sample and plot: a beta < 1 model's prior draws are poor (its posteriors do not fill
 # the prior), so generation keeps the plain-ELBO model.
 GENERATIVE_MODEL = "mnist-vae-16d"
-LOSSLESS_MODEL = "mnist-vae-lossless"  # encode --lossless: the 256-level likelihood
+LOSSLESS_MODEL = "mnist-vae-lossless-16g"  # --lossless and --max-error: 256 levels, pixel groups
 SUFFIX = ".safetensors"
 
 
@@ -101,6 +101,8 @@ class ModelEntry:
             "likelihood": self.config.likelihood,
             "latent_dim": self.config.latent_dim,
             "hidden": list(self.config.hidden),
+            "mixture": self.config.mixture,
+            "groups": self.config.groups,
             "num_params": self.num_params,
             "sha256": self.sha256,
             "metrics": self.metrics,

@@ -41,18 +41,26 @@ CASES: dict[str, list[str]] = {
     "lossless-seven.vz": ["in/digits/d0.png", "--lossless"],
     "lossless-pack.vz": ["in/digits", "--pack", "--lossless"],
     # Format 4 (issue 14): lossless with integer arithmetic, the same bytes on any machine.
-    "lossless4-seven.vz": ["in/digits/d0.png", "--lossless"],
-    "lossless4-pack.vz": ["in/digits", "--pack", "--lossless"],
+    "lossless4-seven.vz": ["in/digits/d0.png", "--lossless", "-m", "mnist-vae-lossless"],
+    "lossless4-pack.vz": ["in/digits", "--pack", "--lossless", "-m", "mnist-vae-lossless"],
     # Format 5 (issue 15): framed archives.
     "framed-pack.vz": ["in/digits", "--pack"],
     "framed-pack-q1.vz": ["in/digits", "--pack", "-Q", "1"],
-    "framed-lossless-pack.vz": ["in/digits", "--pack", "--lossless"],
+    "framed-lossless-pack.vz": ["in/digits", "--pack", "--lossless", "-m", "mnist-vae-lossless"],
     # Format 6 (issue 16): records of inputs that are not like digits carry their score.
     "scored-shapes.vz": ["in/shapes.png"],
     "scored-pack.vz": ["in/mixed", "--pack"],
     # Format 7 (issue 18): near-lossless.
-    "near-seven.vz": ["in/digits/d0.png", "--max-error", "4"],
-    "near-pack.vz": ["in/digits", "--pack", "--max-error", "2"],
+    "near-seven.vz": ["in/digits/d0.png", "--max-error", "4", "-m", "mnist-vae-lossless"],
+    "near-pack.vz": ["in/digits", "--pack", "--max-error", "2", "-m", "mnist-vae-lossless"],
+    # Issue 17: the pixel-group lossless model (the --lossless default since; the cases
+    # above name the model they were made with).
+    "groups-lossless-seven.vz": ["in/digits/d0.png", "--lossless", "-m",
+                                 "mnist-vae-lossless-16g"],
+    "groups-lossless-pack.vz": ["in/digits", "--pack", "--lossless", "-m",
+                                "mnist-vae-lossless-16g"],
+    "groups-near-pack.vz": ["in/digits", "--pack", "--max-error", "2", "-m",
+                            "mnist-vae-lossless-16g"],
 }
 # Files today's encoder no longer writes (a newer format took their place): they must
 # still decode, but re-encoding their inputs gives the newer format's bytes.

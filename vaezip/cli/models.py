@@ -30,13 +30,15 @@ def models_cmd(
         print(json.dumps([e.summary() for e in entries], indent=2))
         return
     roles = _roles()
-    print(f"{'name':<22} {'arch/likelihood':<15} {'K':>3} {'params':>6} {'size':>6} "
+    names = [e.name + roles.get(e.name, ("", ""))[0] + (" (user)" if e.kind == "user" else "")
+             for e in entries]
+    width = max([22, *map(len, names)])
+    print(f"{'name':<{width}} {'arch/likelihood':<15} {'K':>3} {'params':>6} {'size':>6} "
           f"{'-ELBO':>14} {'PSNR':>5}")
-    for e in entries:
+    for e, name in zip(entries, names, strict=True):
         c = e.config
         arch = c.arch if c.arch == "ae" else f"{c.arch}/{c.likelihood}"
-        mark = roles.get(e.name, ("", ""))[0] + (" (user)" if e.kind == "user" else "")
-        print(f"{e.name + mark:<22} {arch:<15} {c.latent_dim:>3} "
+        print(f"{name:<{width}} {arch:<15} {c.latent_dim:>3} "
               f"{e.num_params / 1e6:>5.1f}M {_size(e.path):>6} {_elbo(e):>14} "
               f"{_num(e.metrics.get('psnr'), 1):>5}")
     legend = ("; ".join(f"{mark} {what}" for mark, what in sorted(set(roles.values())))
@@ -51,7 +53,7 @@ def _roles() -> dict[str, tuple[str, str]]:
 
     return {DEFAULT_MODEL: ("*", "default for encode"),
             GENERATIVE_MODEL: ("+", "default for sample and plot"),
-            LOSSLESS_MODEL: ("#", "default for encode --lossless")}
+            LOSSLESS_MODEL: ("#", "default for encode --lossless and --max-error")}
 
 
 def _size(path: Path) -> str:
@@ -88,6 +90,7 @@ def _show(e, as_json: bool) -> None:
         f"  model      {c.arch}, {c.likelihood} likelihood, {c.latent_dim} latent dims, "
         f"hidden {', '.join(map(str, c.hidden))}"
         + (f", {c.mixture} mixture components" if c.mixture else "")
+        + (f", pixels in {c.groups} groups" if c.groups else "")
         + (f", {c.classes} classes" if c.classes else "") + f"; {e.num_params:,} parameters",
         f"  coded .vz  {coded}",
         "  nondigit   " + (f"warns above squared distance {e.nondigit_threshold:.1f} from the "

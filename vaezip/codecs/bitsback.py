@@ -4,7 +4,9 @@ Bird & Barber 2019), on constriction's stack coder. numpy + constriction, no tor
 Per image, the encoder
   1. pops z from the posterior q(z | x), discretised into bins of width 1/Z_BINS:
      this *reads* bits off the stack (the "bits back");
-  2. pushes the pixels under p(x | z), the decoder's 256-level logistic mixture;
+  2. pushes the pixels under p(x | z), the decoder's 256-level logistic mixture (a group
+     decoder's p(x_g | z, x_<g): the last group first, so the decoder pops group 0 first
+     and has the groups before each one when it computes its probabilities);
   3. pushes z under the prior N(0, I) on the same bins.
 The net cost is -log p(x | z) - log p(z) + log q(z | x): the negative ELBO, plus a little
 for the discretisation and the coder. The decoder runs the steps backwards: pop z under
@@ -104,6 +106,17 @@ def _bin_masses(masses: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return masses if len(starts) == LEVELS else np.add.reduceat(masses, starts, axis=1)
 
 
+def _group_masses(model, z_index: np.ndarray):
+    """The pixel groups of a chunk's images in coding order (one group of every pixel for
+    a plain decoder), and a function (g, levels [n, D]) -> group g's level masses, given
+    the levels of the groups before it (exact.ExactModel.group_masses)."""
+    if not model.config.groups:
+        masses = model.pixel_masses(z_index)
+        return [slice(None)], lambda g, levels: masses
+    h = model.trunk(z_index)  # [n, W]
+    return model.pixel_groups, lambda g, levels: model.group_masses(g, h, levels)
+
+
 def encode_exact(model, pixels: np.ndarray, max_error: int = 0) -> bytes:
     """uint8 [N, D] -> the coded stream, with exact.ExactModel's integer probabilities.
     max_error > 0 (near-lossless): codes each pixel's bin (level_bins), and takes z's bits
@@ -125,9 +138,10 @@ def encode_exact(model, pixels: np.ndarray, max_error: int = 0) -> bytes:
     for start, stop in chunks(len(pixels), EXACT_GROWTH):
         x = bins[start:stop]
         z = coder.decode(categorical, model.posterior_masses(shown[start:stop]))  # bits back
-        masses = model.pixel_masses(z.reshape(len(x), -1).astype(np.int64) - Z_RANGE)
-        coder.encode_reverse(x.ravel().astype(np.int32), categorical,
-                             _bin_masses(masses, starts))
+        groups, masses = _group_masses(model, z.reshape(len(x), -1).astype(np.int64) - Z_RANGE)
+        for g in reversed(range(len(groups))):  # the last group first: decoded first to last
+            coder.encode_reverse(x[:, groups[g]].ravel().astype(np.int32), categorical,
+                                 _bin_masses(masses(g, shown[start:stop]), starts))
         coder.encode_reverse(z, prior)
     return _strip_seed(coder.get_compressed(), seed)
 
@@ -151,11 +165,12 @@ def decode_exact(model, data: bytes, count: int, pixels_per_image: int,
         for start, stop in reversed(chunks(count, EXACT_GROWTH)):
             n = stop - start
             z = coder.decode(prior, n * k)
-            masses = model.pixel_masses(z.reshape(n, k).astype(np.int64) - Z_RANGE)
-            x = coder.decode(categorical, _bin_masses(masses, starts))  # [n * D]
-            if x.min() < 0 or x.max() >= len(starts):
-                raise FormatError("lossless stream is damaged (pixel out of range)")
-            out[start:stop] = decoded[x].reshape(n, -1)
+            groups, masses = _group_masses(model, z.reshape(n, k).astype(np.int64) - Z_RANGE)
+            for g, pixels in enumerate(groups):
+                x = coder.decode(categorical, _bin_masses(masses(g, out[start:stop]), starts))
+                if x.min() < 0 or x.max() >= len(starts):
+                    raise FormatError("lossless stream is damaged (pixel out of range)")
+                out[start:stop, pixels] = decoded[x].reshape(n, -1)
             coder.encode_reverse(z, categorical, model.posterior_masses(out[start:stop]))
     except FormatError:
         raise

@@ -145,28 +145,47 @@ def _normal_cdf_float() -> np.ndarray:
 
 
 class ExactModel:
-    """The VAE's encoder and decoder in integer arithmetic, for bits-back coding."""
+    """The VAE's encoder and decoder in integer arithmetic, for bits-back coding. A group
+    decoder (config.groups) is a trunk z -> h and one head per pixel group, head g taking
+    h and the levels of groups 0 .. g-1 (see models.GroupVAE)."""
 
     def __init__(self, config, tensors: dict[str, np.ndarray]):
         self.config = config
-        self._encoder = self._layers(tensors, "encoder", config.encoder_sizes(), first=True)
-        self._decoder = self._layers(tensors, "decoder", config.decoder_sizes(), first=False)
+        self._encoder = self._layers(tensors, "encoder", config.encoder_sizes(), encoder=True)
+        self._decoder = self._layers(tensors, "decoder", config.decoder_sizes())
+        self._heads = [self._layers(tensors, f"heads.{g}", config.head_sizes(g),
+                                    levels=config.head_sizes(g)[0] - config.hidden[0])
+                       for g in range(config.groups)]
+        self.pixel_groups = [np.asarray(g) for g in config.pixel_groups()]
 
     @staticmethod
-    def _layers(tensors, prefix, sizes, first):
+    def _layers(tensors, prefix, sizes, encoder=False, levels=0):
+        """Each layer as (integer weights [in, out], integer bias, scale back to 2^-14).
+        The first layer's inputs are activations, except: the encoder's, pixel levels
+        0..255 that the float model sees as v / 255; and a group head's last `levels`
+        inputs, levels that the float model sees as 2 v / 255 - 1."""
         layers = []
         for i, (w, b) in enumerate(mlp_parameter_names(prefix, sizes)):
             weight = tensors[w].astype(np.float64).T  # [in, out]
             bias = tensors[b].astype(np.float64)
-            if i == 0 and first:  # pixels 0..255 in; out in units of 2^-INPUT_BITS
+            if i == 0 and encoder:  # pixels 0..255 in; out in units of 2^-INPUT_BITS
                 w_int = np.round(weight * (2.0**INPUT_BITS / 255))
                 b_int = np.round(bias * 2.0**INPUT_BITS)
-                shift, in_max = INPUT_BITS - ACT_BITS, 255
+                shift = INPUT_BITS - ACT_BITS
+                in_max = np.full(len(weight), 255.0)
             else:
                 w_int = np.round(weight * 2.0**WEIGHT_BITS)
                 b_int = np.round(bias * 2.0**OUT_BITS)
-                shift, in_max = WEIGHT_BITS, (ACT_MAX if i else (1 << ACT_BITS) * 8)
-            bound = in_max * np.abs(w_int).sum(axis=0).max() + np.abs(b_int).max()
+                shift = WEIGHT_BITS
+                in_max = np.full(len(weight), float(ACT_MAX if i else (1 << ACT_BITS) * 8))
+                if i == 0 and levels:  # 2 v / 255 - 1 = v (2 / 255) - 1: fold the -1
+                    split = len(weight) - levels
+                    level = np.round(weight[split:] * (2.0**(OUT_BITS + 1) / 255))
+                    w_int[split:] = level
+                    b_int -= np.round(weight[split:] * 2.0**OUT_BITS).sum(axis=0)  # exact
+                    in_max[:split] = ACT_MAX
+                    in_max[split:] = 255
+            bound = (in_max @ np.abs(w_int)).max() + np.abs(b_int).max()
             if bound >= 2.0**53:
                 raise ValueError(f"{prefix} layer {i}: sums could reach 2^{np.log2(bound):.0f}, "
                                  f"past float64's exact integers")
@@ -174,11 +193,12 @@ class ExactModel:
         return layers
 
     @staticmethod
-    def _run(layers, x: np.ndarray) -> np.ndarray:
-        """Integer-valued float64 in, the last layer's integer sums out (units 2^-30)."""
+    def _run(layers, x: np.ndarray, relu_last: bool = False) -> np.ndarray:
+        """Integer-valued float64 in, the last layer's integer sums out (units 2^-30), or
+        with relu_last its activations (units 2^-14)."""
         for i, (weight, bias, scale) in enumerate(layers):
             x = x @ weight + bias  # exact: integer operands, every sum below 2^53
-            if i < len(layers) - 1:
+            if relu_last or i < len(layers) - 1:
                 x = np.clip(np.floor(x * scale), 0, ACT_MAX)  # ReLU, back to 2^-14 units
         return x
 
@@ -217,11 +237,28 @@ class ExactModel:
         cdf = _normal_cdf_float()[index.astype(np.intp)]
         return np.subtract(cdf[:, 1:], cdf[:, :-1])
 
+    @staticmethod
+    def _z_input(z_index: np.ndarray) -> np.ndarray:
+        return z_index.astype(np.float64) * (2.0**ACT_BITS / Z_BINS)  # exact: a power of 2
+
     def pixel_masses(self, z_index: np.ndarray) -> np.ndarray:
         """z bins j [n, K] -> float32 [n * D, 256]: each pixel's frequencies of the 256
-        levels, integers >= 1 summing to 2^23 + 256."""
-        z = z_index.astype(np.float64) * (2.0**ACT_BITS / Z_BINS)  # exact: a power of two
-        acc = self._run(self._decoder, z)
+        levels, integers >= 1 summing to 2^23 + 256. (Not for a group decoder, whose
+        probabilities depend on the pixels: see trunk and group_masses.)"""
+        return self._masses(self._run(self._decoder, self._z_input(z_index)))
+
+    def trunk(self, z_index: np.ndarray) -> np.ndarray:
+        """A group decoder's features h of z bins j [n, K]: integers [n, W] (2^-14 units)."""
+        return self._run(self._decoder, self._z_input(z_index), relu_last=True)
+
+    def group_masses(self, group: int, h: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Group g's level frequencies, float32 [n * |g|, 256] (as pixel_masses), from the
+        trunk's h [n, W] and the images' levels [n, D] (only groups 0 .. g-1 are read)."""
+        seen = [levels[:, p].astype(np.float64) for p in self.pixel_groups[:group]]
+        return self._masses(self._run(self._heads[group], np.concatenate([h, *seen], axis=1)))
+
+    def _masses(self, acc: np.ndarray) -> np.ndarray:
+        """The last layer's sums [n, 3 M P] (units 2^-30) -> float32 [n * P, 256]."""
         n, m = len(acc), self.config.mixture
         params = acc.reshape(n, 3, m, -1)  # [n, 3, M, D]: logits, means, log scales
         logits = self._grid(params[:, 0], LOGIT_STEPS)
