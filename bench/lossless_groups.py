@@ -24,21 +24,12 @@ import torch
 from common import write_results
 from torch import nn
 
+from vaezip.config import block_positions
 from vaezip.data import load_mnist
 from vaezip.models import gaussian_kl, logistic_mixture_nll, mlp
 
 RESULTS = Path(__file__).resolve().parent / "results"  # lossless_groups-<epochs>ep.md
 LATENT, WIDTH, MIXTURE = 32, 512, 3
-
-
-def block_positions(block: int) -> list[tuple[int, int]]:
-    """The positions in a block x block tile, coarse to fine: the (block / 2)-tile's order
-    on even positions, then the diagonal, then the rest (2 x 2: a checkerboard first)."""
-    if block == 1:
-        return [(0, 0)]
-    coarse = block_positions(block // 2)
-    return [(2 * a + di, 2 * b + dj) for di, dj in ((0, 0), (1, 1), (0, 1), (1, 0))
-            for a, b in coarse]
 
 
 def group_order(side: int, block: int) -> list[np.ndarray]:
