@@ -48,6 +48,13 @@ def logistic_params(out: torch.Tensor, mixture: int
     return params[:, 0], params[:, 1], params[:, 2].clamp(min=-7.0)
 
 
+def logistic_mean(out: torch.Tensor, mixture: int) -> torch.Tensor:
+    """Decoder output [B, 3 * M * D] -> the mixture's mean per pixel, [B, D], clamped to
+    the pixel scale [-1, 1]."""
+    weights, means, _ = logistic_params(out, mixture)
+    return (torch.softmax(weights, 1) * means).sum(1).clamp(-1, 1)
+
+
 def logistic_mixture_nll(out: torch.Tensor, x: torch.Tensor, mixture: int) -> torch.Tensor:
     """-log p(x | z) per image for 8-bit pixels under a mixture of discretised logistics
     (Salimans et al. 2017, PixelCNN++): x [B, D] in [0, 1] (levels / 255) -> [B] nats.
@@ -169,8 +176,7 @@ class VAE(nn.Module):
         the logistic mixture's mean)."""
         out = self.decoder_logits(z, labels)
         if self.config.likelihood == "logistic":
-            weights, means, _ = logistic_params(out, self.config.mixture)
-            return ((torch.softmax(weights, 1) * means).sum(1).clamp(-1, 1) + 1) / 2
+            return (logistic_mean(out, self.config.mixture) + 1) / 2
         return torch.sigmoid(out)
 
     def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor,
@@ -247,17 +253,13 @@ class GroupVAE(VAE):
         for g, pixels in enumerate(self.groups()):
             params = self._head(g, h, seen)  # [B, 3, M, |g|]
             full[..., pixels] = params
-            if x is not None:
-                seen.append(2 * x[:, pixels] - 1)
-            else:
-                weights, means, _ = logistic_params(params.flatten(1), m)
-                seen.append((torch.softmax(weights, 1) * means).sum(1).clamp(-1, 1))
+            seen.append(2 * x[:, pixels] - 1 if x is not None
+                        else logistic_mean(params.flatten(1), m))
         return full.flatten(1)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z [B, K] -> pixel means [B, D] in [0, 1], group by group."""
-        weights, means, _ = logistic_params(self.decoder_logits(z), self.config.mixture)
-        return ((torch.softmax(weights, 1) * means).sum(1).clamp(-1, 1) + 1) / 2
+        return (logistic_mean(self.decoder_logits(z), self.config.mixture) + 1) / 2
 
     def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor,
                            labels: torch.Tensor | None = None) -> torch.Tensor:
