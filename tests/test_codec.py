@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from vaezip import container as codec
 from vaezip.errors import FormatError
 from vaezip.imaging import Placement
+from vaezip.names import SHORT_NAMES, is_model_name
 
 HASH = "0123456789abcdef" * 4
 
@@ -136,9 +137,10 @@ def test_nan_inf_and_negative_sigma_are_refused():
         _bad(dumps(vz), message)
 
 
-def make_coded(n=1, **placement) -> bytes:
+def make_coded(n=1, model="my-vae-16d", **placement) -> bytes:
+    """A coded file of a user's model (no short alias: versions 3-7)."""
     vz = make_vz(n, **placement)
-    return codec.dumps_coded(vz.model, HASH, b"grid", 4, vz.images, vz.packed,
+    return codec.dumps_coded(model, HASH, b"grid", 4, vz.images, vz.packed,
                              stream=bytes(range(7, 7 + 9 * n)))
 
 
@@ -150,12 +152,12 @@ VALID = [dumps(make_vz(1)), dumps(make_vz(3, width=64, height=48,
 
 def test_coded_layout_round_trip():
     single = codec.loads(make_coded(1), "one.vz")
-    assert single.model == "mnist-vae-16d" and single.mu is None and not single.packed
+    assert single.model == "my-vae-16d" and single.mu is None and not single.packed
     assert single.quality == 4 and single.stream == bytes(range(7, 16))
     assert single.checksum_matches(HASH[:12], b"grid")
     assert not single.checksum_matches(HASH[:12], b"grix")
     assert single.images[0] == Placement(name="image.png")  # nothing stored for a plain digit
-    assert len(make_coded(1)) == 8 + 67 + 6 + 9  # length, JSON header, binary header, code
+    assert len(make_coded(1)) == 8 + 64 + 6 + 9  # length, JSON header, binary header, code
     archive = codec.loads(make_coded(4, digit=3), "all.vz")
     assert archive.packed and [p.name for p in archive.images] == [f"d{i}.png" for i in range(4)]
     assert all(p.digit == 3 for p in archive.images)
@@ -164,6 +166,38 @@ def test_coded_layout_round_trip():
     assert b"d0.png" not in VALID[-1] and b'"box":[1,2,30,20]' in VALID[-1]  # plain: shorter
     assert b"d0.png" not in make_coded(1, digit=7) and codec.loads(
         make_coded(1, digit=7), "x.vz").images[0].digit == 7
+
+
+def test_single_files_of_shipped_models_name_them_by_alias():
+    """Format 8: one upper-case letter instead of the registry name saves 13 header bytes
+    (of ~97 for a digit); it is read as the version the full name would declare."""
+    short = make_coded(1, model="mnist-vae-16d")
+    assert b'{"V":' in short and short[8 + struct.unpack("<Q", short[:8])[0]] >> 4 == 8
+    assert len(short) == len(make_coded(1, model="mnist-vae-xyz")) - 12
+    vz = codec.loads(short, "one.vz")
+    assert (vz.model, vz.version, vz.declared_version, vz.short_name) == (
+        "mnist-vae-16d", 3, 8, True)
+    assert vz.checksum_matches(HASH[:12], b"grid")
+    # Archives keep the full name; every alias names a valid registry name, and no alias is one.
+    assert b'"mnist-vae-16d"' in make_coded(4, model="mnist-vae-16d", digit=3)
+    assert all(is_model_name(m) and not is_model_name(a) for a, m in SHORT_NAMES.items())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.replace(b'{"V":', b'{"Z":'), "must name its model by a short alias"),
+    (lambda d: d.replace(b'{"V":', b'{"v":'), "must name its model by a short alias"),
+])
+def test_short_names_are_validated(edit, message):
+    _bad(edit(make_coded(1, model="mnist-vae-16d")), message)
+
+
+def test_an_alias_needs_version_8_and_version_8_a_single_file():
+    data = bytearray(make_coded(1, model="mnist-vae-16d"))
+    header = 8 + struct.unpack("<Q", data[:8])[0]
+    data[header] = 3 << 4
+    _bad(bytes(data), "model alias 'V' in a version 3 file")
+    data[header], data[header + 1] = 8 << 4, (1 | 2) << 4 | 4  # flagged as an archive
+    _bad(bytes(data), "version 8 is for single files")
 
 
 @pytest.mark.parametrize("offset, value, message", [

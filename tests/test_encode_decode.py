@@ -1,6 +1,7 @@
 """encode / decode / sample from the command line, on images users really have."""
 
 import io
+import json
 import os
 import pickle
 import struct
@@ -159,7 +160,7 @@ def test_stdin_and_stdout(tmp_path, digit):
     enc = subprocess.run([sys.executable, "-m", "vaezip", "encode", "-"], input=data,
                          capture_output=True, env={**os.environ, "VAEZIP_HOME": str(tmp_path)})
     assert enc.returncode == 0, enc.stderr
-    assert enc.stdout[8:].startswith(b'{"mnist-bvae-32d":{"dtype":"U8"')  # a coded file
+    assert enc.stdout[8:].startswith(b'{"B":{"dtype":"U8"')  # a coded file (format 8)
     dec = subprocess.run([sys.executable, "-m", "vaezip", "decode", "-"], input=enc.stdout,
                          capture_output=True, env={**os.environ, "VAEZIP_HOME": str(tmp_path)})
     assert dec.returncode == 0, dec.stderr
@@ -225,14 +226,25 @@ def _hostile_pickle(sentinel: Path) -> bytes:
     return pickle.dumps(Payload())
 
 
+def _full_named(short: bytes, model: str) -> bytes:
+    """A version 8 single file (model named by alias) as the version 3 file naming model."""
+    start = 8 + int.from_bytes(short[:8], "little")
+    payload = bytes([3 << 4 | short[start] & 15]) + short[start + 1 :]
+    header = json.dumps({model: {"dtype": "U8", "shape": [len(payload)],
+                                 "data_offsets": [0, len(payload)]}}).encode()
+    return len(header).to_bytes(8, "little") + header + payload
+
+
 def test_bad_vz_files_are_refused_and_never_executed(run_cli, tmp_path, digit):
     run_cli("encode", digit, "-o", tmp_path / "coded.vz")
     coded = (tmp_path / "coded.vz").read_bytes()
+    assert _full_named(coded, "mnist-bvae-32d") != coded
+    (tmp_path / "full.vz").write_bytes(_full_named(coded, "mnist-bvae-32d"))
+    assert run_cli("decode", tmp_path / "full.vz", "-o", tmp_path / "full.png").code == 0
     for name, data, needle in (
-        ("coded-unknown-model.vz", coded.replace(b'"mnist-bvae-32d"', b'"mnist-bvae-99d"'),
-         "not installed"),
-        ("coded-traversal.vz", coded.replace(b'"mnist-bvae-32d"', b'"../../etc/pwd1"'),
-         "invalid model name"),
+        ("coded-unknown-model.vz", _full_named(coded, "mnist-bvae-99d"), "not installed"),
+        ("coded-traversal.vz", _full_named(coded, "../../etc/pwd1"), "invalid model name"),
+        ("coded-unknown-alias.vz", coded.replace(b'{"B":', b'{"Q":'), "short alias"),
         ("coded-cut.vz", coded[:-3], "truncated"),
     ):
         (tmp_path / name).write_bytes(data)

@@ -145,7 +145,8 @@ def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting,
             assert np.array_equal(back, np.asarray(Image.open(made), int))
     for golden, source, args in (
             ("framed-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", PLAIN]),
-            ("framed-pack.vz", "digits", ["--pack"]), ("coded-seven.vz", "seven.png", []),
+            ("framed-pack.vz", "digits", ["--pack"]), ("short-seven.vz", "seven.png", []),
+            ("short-lossless-seven.vz", "digits/d0.png", ["--lossless", "-m", GROUPS]),
             ("scored-pack.vz", "mixed", ["--pack"]),  # with the nondigit scores
             ("near-pack.vz", "digits", ["--pack", "--max-error", "2", "-m", PLAIN]),
             ("groups-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", GROUPS]),

@@ -128,3 +128,31 @@ def test_the_exact_coder_round_trips_group_by_group(small, digits, max_error):
         assert type(exc).__name__ == "FormatError"
     else:
         assert not np.array_equal(wrong, back)
+
+
+def test_dropout_acts_only_in_training_and_repeats_with_its_generator(digits):
+    """TrainSettings.dropout (issue 17): masks drawn from the loss's generator, so a resumed
+    run repeats; evaluation and coding see the whole network."""
+    from vaezip.errors import OptionError
+    from vaezip.train import TrainSettings
+
+    torch.manual_seed(0)
+    model = build_model(SMALL)
+    model.dropout = 0.5
+    x = torch.from_numpy(digits[:8]).float() / 255
+
+    def loss(seed):
+        return model.loss(x, generator=torch.Generator().manual_seed(seed)).recon.item()
+
+    model.train()
+    assert loss(1) == loss(1)
+    model.dropout = 0.0
+    undropped = loss(1)
+    model.dropout = 0.5
+    assert loss(1) != undropped
+    model.eval()
+    dropped = loss(1)
+    model.dropout = 0.0
+    assert loss(1) == dropped  # eval: no dropout, whatever the setting
+    with pytest.raises(OptionError, match="dropout"):
+        TrainSettings(dropout=1.0)

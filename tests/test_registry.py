@@ -32,6 +32,14 @@ def test_shipped_models_are_listed_with_test_metrics():
     assert {entries[n].config.latent_dim for n in SHIPPED - {"mnist-vae-16d"}} == {2}
 
 
+def test_every_shipped_model_has_a_short_name_for_single_files():
+    """Format 8: a new shipped model needs its own letter in names.SHORT_NAMES."""
+    from vaezip.names import SHORT_NAME_OF
+
+    shipped = {e.name for e in registry.list_models() if e.kind == "shipped"}
+    assert SHIPPED <= shipped and shipped <= set(SHORT_NAME_OF)
+
+
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_models_load_and_verify_their_hash(name):
     model, entry = registry.load_model(name)

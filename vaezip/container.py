@@ -14,7 +14,8 @@ Float (versions 1-2, `encode --float`):
             (how each image was brought into model space; defaults left out);
             packed = "1" for an archive (decodes into a directory)
 
-Coded (version 3, the default; 4 exact lossless, 6 with nondigit scores, 7 near-lossless):
+Coded (version 3; 4 exact lossless, 6 with nondigit scores, 7 near-lossless; 8, what
+single files are now, any of those with a shipped model named by a one-letter alias):
 one uint8 tensor named after the model, no metadata block (a JSON metadata block alone
 would cost more than the code of a digit). Its bytes:
   0  version (high nibble), mode (low: 0 quantised latents, 1 lossless, 2 near-lossless)
@@ -42,13 +43,14 @@ import numpy as np
 
 from vaezip.errors import FormatError
 from vaezip.imaging import Placement
-from vaezip.names import is_model_name
+from vaezip.names import SHORT_NAME_OF, SHORT_NAMES, is_model_name
 from vaezip.records import LONE_NAME, images_from_json, placement_record
 
 FORMAT_KEY = "vaezip"
 # 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless; 5: framed
-# archives; 6: records may carry a "nondigit" score; 7: near-lossless
-FORMAT_VERSION = 7
+# archives; 6: records may carry a "nondigit" score; 7: near-lossless; 8: one-letter
+# names of shipped models in single coded files
+FORMAT_VERSION = 8
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
 EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
@@ -59,6 +61,10 @@ SCORED_VERSION = 6
 # Near-lossless (mode 2): single files and frames alike. The quality nibble holds the
 # maximum error less one (1-16).
 NEAR_VERSION = 7
+# Single coded files whose tensor is a shipped model's one-letter alias (names.SHORT_NAMES),
+# in any mode; otherwise read as the version the mode would have (base_version). Archives
+# keep the full name: 13 bytes are nothing next to an archive, and much next to a digit.
+SHORT_VERSION = 8
 MODE_QUANTISED, MODE_LOSSLESS, MODE_NEAR = 0, 1, 2
 FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
 CODED_HEADER = 6  # bytes before the variable part: two bytes of nibbles, the CRC-32
@@ -93,6 +99,12 @@ class VzFile:
     checksum: int = 0  # coded layout: the CRC-32 stored in the file
     body: bytes = field(default=b"", repr=False)  # coded: the bytes after the fixed header
     stream: bytes = field(default=b"", repr=False)  # coded: the ANS stream
+    short_name: bool = False  # a version 8 file: `version` is then the one it is read as
+
+    @property
+    def declared_version(self) -> int:
+        """The version the file's bytes declare (what `vaezip list` shows)."""
+        return SHORT_VERSION if self.short_name else self.version
 
     def __len__(self) -> int:
         return len(self.images)
@@ -161,9 +173,10 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                 mode: str = "quantised", version: int = CODED_VERSION) -> bytes:
     """The bytes of a coded (version 3 or 4) .vz file holding an ANS stream of len(images)
     images: one uint8 tensor, named after the model, holding coded_payload."""
+    short = None if packed else SHORT_NAME_OF.get(model)
     payload = coded_payload(model_hash, check, quality, images, stream, mode, version,
-                            packed=packed)
-    header = {model: {"dtype": "U8", "shape": [len(payload)],
+                            packed=packed, short_name=short is not None)
+    header = {short or model: {"dtype": "U8", "shape": [len(payload)],
                       "data_offsets": [0, len(payload)]}}
     text = json.dumps(header, separators=(",", ":")).encode()
     return struct.pack("<Q", len(text)) + text + payload
@@ -171,13 +184,14 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
 
 def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Placement],
                   stream: bytes, mode: str, version: int, *, packed: bool,
-                  named: bool = True) -> bytes:
+                  named: bool = True, short_name: bool = False) -> bytes:
     """The coded bytes of len(images) images: two bytes of nibbles, the CRC-32, then the
     count (packed), the placement records and the stream. A lone image's record leaves
     out its name (it decodes to the file's name), and so do a frame's (named=False: the
     archive's index holds them); records equal to the default (a 28x28 MNIST-style digit)
     are not stored where nothing else needs them. Records are LZMA2-compressed where that
-    is shorter."""
+    is shorter. short_name: the file names its model by alias (version 8 in the version
+    nibble; everything else, the checksum included, as `version`)."""
     records = [placement_record(p) for p in images]
     if mode == MODE_NAMES[MODE_QUANTISED] and any(p.nondigit is not None for p in images):
         version = SCORED_VERSION
@@ -197,7 +211,8 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     body += stream
     checksum = coded_checksum(mode, model_hash, check, bytes(body), version)
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
-    return bytes([version << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
+    nibble = SHORT_VERSION if short_name else version
+    return bytes([nibble << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
         "<I", checksum) + bytes(body)
 
 
@@ -312,9 +327,25 @@ def loads(data: bytes, label: str) -> VzFile:
 
 def _load_coded(tensors: dict, label: str) -> VzFile:
     ((model, array),) = tensors.items()
-    if not is_model_name(model):
+    payload = array.tobytes() if array.ndim == 1 else b""
+    short = bool(payload) and payload[0] >> 4 == SHORT_VERSION
+    if short != (model in SHORT_NAMES):
+        raise FormatError(f"{label}: " + (
+            f"a version {SHORT_VERSION} file must name its model by a short alias, not "
+            f"{model!r}" if short else f"model alias {model!r} in a version "
+            f"{payload[0] >> 4 if payload else '?'} file (aliases came with version "
+            f"{SHORT_VERSION})"))
+    if not short and not is_model_name(model):
         raise FormatError(f"{label}: missing or invalid model name {model!r}")
-    return parse_payload(model, array.tobytes() if array.ndim == 1 else b"", label)
+    return parse_payload(SHORT_NAMES.get(model, model), payload, label)
+
+
+def base_version(mode: int, images: list[Placement]) -> int:
+    """The version a version 8 (short-named) file is read as: what the same file with the
+    model's full name would declare."""
+    if mode == MODE_QUANTISED:
+        return SCORED_VERSION if any(p.nondigit is not None for p in images) else CODED_VERSION
+    return EXACT_VERSION if mode == MODE_LOSSLESS else NEAR_VERSION
 
 
 def parse_payload(model: str, payload: bytes, label: str,
@@ -327,6 +358,12 @@ def parse_payload(model: str, payload: bytes, label: str,
     version, mode = payload[0] >> 4, payload[0] & 15
     flags, quality = payload[1] >> 4, payload[1] & 15
     _check_version(version, label)
+    short = version == SHORT_VERSION
+    if short and (frame or flags & FLAG_PACKED):
+        raise FormatError(f"{label}: version {version} is for single files, not archives")
+    if short and mode in MODE_NAMES:  # checked as the version it stands for
+        version = NEAR_VERSION if mode == MODE_NEAR else (
+            EXACT_VERSION if mode == MODE_LOSSLESS else SCORED_VERSION)
     if version < SCORED_VERSION and frame != (version == FRAME_VERSION):
         raise FormatError(f"{label}: version {version} coded data " + (
             "in a frame" if frame else "outside a framed archive"))
@@ -388,9 +425,11 @@ def parse_payload(model: str, payload: bytes, label: str,
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
         images = [Placement(name=LONE_NAME)]
+    if short:
+        version = base_version(mode, images)
     return VzFile(model, MODE_NAMES[mode], tuple(images), bool(flags & FLAG_PACKED),
                   version=version, quality=quality, checksum=checksum, body=bytes(body),
-                  stream=bytes(body[pos:]))
+                  stream=bytes(body[pos:]), short_name=short)
 
 
 def _check_version(value, label: str) -> int:

@@ -226,9 +226,15 @@ class GroupVAE(VAE):
     the lossless coder does (codecs/exact.py).
     """
 
+    # Dropout on the trunk's features and the heads' hidden units while training (a
+    # training setting, train.TrainSettings.dropout, set by the trainer): the heads hold
+    # most of the weights and overfit (issue 17). Evaluation and coding never drop.
+    dropout: float = 0.0
+
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         self.heads = nn.ModuleList(mlp(config.head_sizes(g)) for g in range(config.groups))
+        self._noise: torch.Generator | None = None
         for g, pixels in enumerate(config.pixel_groups()):
             self.register_buffer(f"pixels_{g}", torch.tensor(pixels), persistent=False)
 
@@ -238,15 +244,27 @@ class GroupVAE(VAE):
     def _head(self, g: int, h: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
         """Group g's parameters [B, 3, M, |g|] from h [B, W] and the earlier groups' pixels
         in the [-1, 1] scale."""
-        out = self.heads[g](torch.cat([h, *seen], dim=1))
+        out = torch.cat([h, *seen], dim=1)
+        for layer in self.heads[g]:
+            out = layer(out)
+            if isinstance(layer, nn.ReLU):
+                out = self._dropped(out)
         return out.view(len(h), 3, self.config.mixture, -1)
+
+    def _dropped(self, t: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout while training, its masks drawn from the loss's generator so
+        that a resumed run repeats an uninterrupted one."""
+        if not (self.training and self.dropout):
+            return t
+        keep = torch.empty_like(t).bernoulli_(1 - self.dropout, generator=self._noise)
+        return t * keep / (1 - self.dropout)
 
     def decoder_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                        x: torch.Tensor | None = None) -> torch.Tensor:
         """z [B, K] and the pixels x [B, D] in [0, 1] -> every pixel's logistic parameters
         [B, 3 M D] (the plain decoder's layout), each group's given the true pixels before
         it. Without x, the pixels are the decoder's own means, group by group."""
-        h = torch.relu(self.decoder(z))  # [B, W]
+        h = self._dropped(torch.relu(self.decoder(z)))  # [B, W]
         b, m, d = len(z), self.config.mixture, self.config.input_dim
         full = h.new_zeros(b, 3, m, d)
         seen: list[torch.Tensor] = []
@@ -264,6 +282,16 @@ class GroupVAE(VAE):
     def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor,
                            labels: torch.Tensor | None = None) -> torch.Tensor:
         return logistic_mixture_nll(self.decoder_logits(z, x=x), x, self.config.mixture)
+
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,
+             labels: torch.Tensor | None = None) -> LossTerms:
+        self._noise = generator
+        try:
+            return super().loss(x, generator, labels)
+        finally:
+            self._noise = None
+
+    forward = loss
 
 
 def build_model(config: ModelConfig) -> AutoEncoder | VAE:

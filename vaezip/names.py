@@ -17,6 +17,24 @@ MAX_MODEL_NAME = 64
 MAX_FILE_NAME = 1024
 
 
+# Format 8: a single coded file may name a shipped model by one upper-case letter instead of
+# its registry name (the name costs more header bytes than a digit's code). Upper case can
+# never be a registry name, so the two cannot be confused. An alias, once given, is never
+# reassigned: add new ones, never change these.
+SHORT_NAMES = {
+    "A": "mnist-ae-2d",
+    "B": "mnist-bvae-32d",
+    "C": "mnist-cvae-8d",
+    "E": "mnist-vae-2d-bce",
+    "G": "mnist-vae-lossless-16g",
+    "L": "mnist-vae-lossless",
+    "M": "mnist-vae-2d-mse",
+    "N": "mnist-vae-binary",
+    "V": "mnist-vae-16d",
+}
+SHORT_NAME_OF = {model: short for short, model in SHORT_NAMES.items()}
+
+
 def is_model_name(name) -> bool:
     return isinstance(name, str) and len(name) <= MAX_MODEL_NAME and bool(MODEL_NAME_RE.match(name))
 

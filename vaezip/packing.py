@@ -368,7 +368,7 @@ def describe(path: Path | None, label: str) -> dict:
     else:
         data = Source(path, label, label).read()
         vz = container.loads(data, label)
-        frames, fmt = [(0, vz)], vz.version
+        frames, fmt = [(0, vz)], vz.declared_version
     lone = not frames[0][1].packed and len(frames[0][1]) == 1  # named by its file
     members = [{"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,
                 "width": p.width, "height": p.height, "mode": p.mode,

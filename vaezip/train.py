@@ -57,6 +57,9 @@ class TrainSettings:
     # "auto": bfloat16 autocast on CUDA (float16 with loss scaling where bf16 is missing),
     # float32 elsewhere; CPUs and MPS gain little and risk more from reduced precision.
     precision: str = "auto"
+    # Dropout on a pixel-group decoder's trunk and heads while training (models.GroupVAE);
+    # 0: none. The heads overfit: 16 groups trained to 1.18 bits/dim, tested at 1.205.
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -73,6 +76,8 @@ class TrainSettings:
                               f"{self.kl_warmup_epochs}")
         if not (self.beta > 0 and math.isfinite(self.beta)):
             raise OptionError(f"{{beta}} must be a positive number, not {self.beta}")
+        if not 0 <= self.dropout < 1:
+            raise OptionError(f"{{dropout}} must be at least 0 and below 1, not {self.dropout}")
 
     def lr_at(self, epoch: int) -> float:
         """Cosine decay from lr (epoch 0) towards 0 (after the last epoch)."""
@@ -200,6 +205,10 @@ def train(
         torch.set_flush_denormal(True)  # which x86 computes slowly (~15% of an epoch)
     torch.manual_seed(settings.seed)  # the same initial weights in every process
     model = build_model(config).to(device)
+    if settings.dropout:
+        if not config.groups:
+            raise OptionError("{dropout} is for pixel-group models (groups > 0)")
+        model.dropout = settings.dropout
     optimizer = make_optimizer(model, settings.lr)
     history: list[dict] = []
     first_epoch = 0

@@ -3,7 +3,8 @@
 golden/out/ holds what the vaezip that made them decoded them to. The .vz files were
 written by the vaezip of commit 289e43f (before the codec interface of issue 13), except
 the lossless4-* files (format 4, issue 14), the framed-* files (format 5, issue 15), the
-scored-* files (format 6, issue 16) and the near-* files (format 7, issue 18).
+scored-* files (format 6, issue 16), the near-* files (format 7, issue 18), the groups-*
+files (issue 17) and the short-* files (format 8, issue 18).
 tests/test_golden.py checks that today's encoder writes the same bytes (SUPERSEDED lists
 the files a newer format replaced) and that every one of them still decodes. Rerun this
 only to add cases, never to "fix" a failing golden test: a changed byte is a format
@@ -61,6 +62,14 @@ CASES: dict[str, list[str]] = {
                                 "mnist-vae-lossless-16g"],
     "groups-near-pack.vz": ["in/digits", "--pack", "--max-error", "2", "-m",
                             "mnist-vae-lossless-16g"],
+    # Format 8 (issue 18): single files name shipped models by a one-letter alias.
+    "short-seven.vz": ["in/seven.png"],
+    "short-on-paper.vz": ["in/two-on-paper.png"],
+    "short-shapes.vz": ["in/shapes.png"],
+    "short-lossless-seven.vz": ["in/digits/d0.png", "--lossless", "-m",
+                                "mnist-vae-lossless-16g"],
+    "short-near-seven.vz": ["in/digits/d0.png", "--max-error", "4", "-m",
+                            "mnist-vae-lossless-16g"],
 }
 # Files today's encoder no longer writes (a newer format took their place): they must
 # still decode, but re-encoding their inputs gives the newer format's bytes.
@@ -70,6 +79,10 @@ SUPERSEDED = {
     "lossless4-pack.vz": "a format 4 archive (one stream); archives are now format 5",
     "coded-pack.vz": "a format 3 archive (one stream); archives are now format 5",
     "coded-pack-q1.vz": "a format 3 archive (one stream); archives are now format 5",
+    **{name: "a single file naming a shipped model in full; now format 8 (an alias)"
+       for name in ("coded-seven.vz", "coded-on-paper.vz", "coded-alpha.vz",
+                    "coded-q8-sixteen.vz", "scored-shapes.vz", "lossless4-seven.vz",
+                    "near-seven.vz", "groups-lossless-seven.vz")},
 }
 
 

@@ -100,6 +100,8 @@ def train_cmd(
     kl_warmup: int = typer.Option(0, "--kl-warmup", help="Epochs to ramp the KL weight 0->1."),
     beta: float = typer.Option(1.0, "--beta", help="Weight of the KL term (beta-VAE); <1 "
                                "keeps more detail at a higher rate."),
+    dropout: float = typer.Option(0.0, "--dropout", help="With --groups: dropout on the "
+                                  "decoder's hidden units while training (0: none)."),
     dataset: str = typer.Option(
         "mnist", "--dataset",
         help="mnist | fashion-mnist | kmnist | emnist-digits | folder (images in --data-dir)."),
@@ -156,7 +158,7 @@ def train_cmd(
         settings = TrainSettings(epochs=20 if epochs is None else epochs,
                                  batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
                                  kl_warmup_epochs=kl_warmup, beta=beta, dataset=dataset,
-                                 precision=precision)
+                                 precision=precision, dropout=dropout)
     from vaezip.train import set_threads
 
     set_threads(threads)
