@@ -29,8 +29,12 @@ def cores() -> int:
 
 def _ordered_map(function, items: Iterable, threads: int) -> Iterator:
     """function over items, results in order; with threads > 1 in that many forked
-    processes, at most 2 x threads items in flight (bounded memory)."""
-    if threads <= 1:
+    processes, at most 2 x threads items in flight (bounded memory). A single item runs
+    here: a worker pool would only add its start-up to a small archive."""
+    items = iter(items)
+    first = list(itertools.islice(items, 2))
+    items = itertools.chain(first, items)
+    if threads <= 1 or len(first) < 2:
         yield from map(function, items)
         return
     import multiprocessing
@@ -39,7 +43,7 @@ def _ordered_map(function, items: Iterable, threads: int) -> Iterator:
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=threads, mp_context=context,
                              initializer=_one_blas_thread) as pool:
-        pending, items = [], iter(items)
+        pending = []
         for item in itertools.islice(items, 2 * threads):
             pending.append(pool.submit(function, item))
         while pending:
