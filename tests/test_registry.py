@@ -159,3 +159,13 @@ def test_built_wheel_carries_and_finds_the_shipped_weights(tmp_path):
     found = dict(json.loads(out.stdout))
     assert SHIPPED <= set(found)
     assert all(found[n].startswith(str(site)) for n in SHIPPED)
+
+
+def test_make_weights_retrains_exactly_the_shipped_models():
+    """Every shipped weights file has a recipe, and `make weights` (no MODELS) trains just
+    those: the recipes of candidates that were tried and not shipped run only when named."""
+    from vaezip.zoo import RECIPES, TRIED, shipped_recipes, weights_dir
+
+    on_disk = {p.stem for p in weights_dir().glob("*.safetensors")}
+    assert set(shipped_recipes()) == on_disk
+    assert set(TRIED) <= set(RECIPES) and not set(TRIED) & on_disk
