@@ -171,8 +171,9 @@ def _uvarint(value: int) -> bytes:
 def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                 images: list[Placement], packed: bool, stream: bytes,
                 mode: str = "quantised", version: int = CODED_VERSION) -> bytes:
-    """The bytes of a coded (version 3 or 4) .vz file holding an ANS stream of len(images)
-    images: one uint8 tensor, named after the model, holding coded_payload."""
+    """The bytes of a coded .vz file (versions 3-8) holding an ANS stream of len(images)
+    images: one uint8 tensor, named after the model (a single file of a shipped model: by
+    its alias, version 8), holding coded_payload."""
     short = None if packed else SHORT_NAME_OF.get(model)
     payload = coded_payload(model_hash, check, quality, images, stream, mode, version,
                             packed=packed, short_name=short is not None)
@@ -361,7 +362,9 @@ def parse_payload(model: str, payload: bytes, label: str,
     short = version == SHORT_VERSION
     if short and (frame or flags & FLAG_PACKED):
         raise FormatError(f"{label}: version {version} is for single files, not archives")
-    if short and mode in MODE_NAMES:  # checked as the version it stands for
+    # Checked as the newest version of its mode (quantised: 6, so records may carry scores),
+    # and stored as the version it stands for once the records are read (base_version).
+    if short and mode in MODE_NAMES:
         version = NEAR_VERSION if mode == MODE_NEAR else (
             EXACT_VERSION if mode == MODE_LOSSLESS else SCORED_VERSION)
     if version < SCORED_VERSION and frame != (version == FRAME_VERSION):
