@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from classifier import cached_classifier
+from classifier import cached_classifier, fit
 from common import mnist_test_digits, write_results
 from torch import nn
 
@@ -49,20 +49,9 @@ def train_reader(x: np.ndarray, x_decoded: np.ndarray, labels: torch.Tensor, wid
                  epochs: int) -> nn.Module:
     torch.manual_seed(1)
     reader = nn.Sequential(nn.Linear(784, width), nn.ReLU(), nn.Linear(width, 10))
-    optimizer = torch.optim.Adam(reader.parameters(), 1e-3)
     both = torch.from_numpy(np.concatenate([x, x_decoded]))
-    targets = torch.cat([labels, labels])
-    for epoch in range(epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = 1e-3 * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
-        order = torch.randperm(len(both))
-        for i in range(0, len(both), 256):
-            batch = order[i : i + 256]
-            loss = nn.functional.cross_entropy(reader(both[batch]), targets[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return reader.eval()
+    return fit(reader, both, torch.cat([labels, labels]), epochs, batch_size=256, seed=1,
+               cosine=True)
 
 
 def main() -> None:

@@ -341,11 +341,11 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
     return parse_payload(SHORT_NAMES.get(model, model), payload, label)
 
 
-def base_version(mode: int, images: list[Placement]) -> int:
-    """The version a version 8 (short-named) file is read as: what the same file with the
-    model's full name would declare."""
+def base_version(mode: int, scored: bool) -> int:
+    """The version a version 8 (short-named) file stands for: what the same file with the
+    model's full name would declare (quantised: 6 if a record carries a score, else 3)."""
     if mode == MODE_QUANTISED:
-        return SCORED_VERSION if any(p.nondigit is not None for p in images) else CODED_VERSION
+        return SCORED_VERSION if scored else CODED_VERSION
     return EXACT_VERSION if mode == MODE_LOSSLESS else NEAR_VERSION
 
 
@@ -365,8 +365,7 @@ def parse_payload(model: str, payload: bytes, label: str,
     # Checked as the newest version of its mode (quantised: 6, so records may carry scores),
     # and stored as the version it stands for once the records are read (base_version).
     if short and mode in MODE_NAMES:
-        version = NEAR_VERSION if mode == MODE_NEAR else (
-            EXACT_VERSION if mode == MODE_LOSSLESS else SCORED_VERSION)
+        version = base_version(mode, scored=True)
     if version < SCORED_VERSION and frame != (version == FRAME_VERSION):
         raise FormatError(f"{label}: version {version} coded data " + (
             "in a frame" if frame else "outside a framed archive"))
@@ -429,7 +428,7 @@ def parse_payload(model: str, payload: bytes, label: str,
             raise FormatError(f"{label}: an archive must carry placement records")
         images = [Placement(name=LONE_NAME)]
     if short:
-        version = base_version(mode, images)
+        version = base_version(mode, any(p.nondigit is not None for p in images))
     return VzFile(model, MODE_NAMES[mode], tuple(images), bool(flags & FLAG_PACKED),
                   version=version, quality=quality, checksum=checksum, body=bytes(body),
                   stream=bytes(body[pos:]), short_name=short)
