@@ -85,22 +85,26 @@ def pillow_codec(digits: np.ndarray, **save) -> tuple[float, np.ndarray]:
     return float(np.mean(sizes)), np.stack(decoded).astype(np.float32) / 255
 
 
-def vaezip_codec(model_name: str, quality: int | None, pngs: list[bytes]
+def vaezip_codec(model_name: str, quality: int | None, pngs: list[bytes], guard: bool = False
                  ) -> tuple[float, float, np.ndarray, bytes]:
     """(bytes per digit one file each, bytes per digit packed, decoded digits, archive),
     through the functions `vaezip encode` and `vaezip decode` run, from PNG bytes to
-    decoded images. quality None: the float layout."""
+    decoded images. quality None: the float layout. guard: with the identity guard (the
+    default where the model has one), else as `--no-guard`."""
     import vaezip
     from vaezip.archive import batch_archive
+    from vaezip.guard import guarded_single_files
     from vaezip.pipeline import EncodeOptions
 
-    codec = EncodeOptions(model=model_name, quality=quality,
-                          float_latents=quality is None).codec()
+    options = EncodeOptions(model=model_name, quality=quality, float_latents=quality is None,
+                            guard=guard)
+    codec = options.codec()
+    plan = options.guard_plan(codec)
     batch = vaezip_batch(codec, pngs)
     # The framed archive `encode --pack` writes; the float layout is not framed.
     archive = (codec.file_bytes(batch, packed=True) if quality is None
-               else batch_archive(codec, batch))
-    single = np.mean([len(data) for data in codec.single_files(batch)])
+               else batch_archive(codec, batch, plan))
+    single = np.mean([len(data) for data in guarded_single_files(codec, plan, batch)[0]])
     decoded = np.stack([np.asarray(image, np.float32)
                         for _, image in vaezip.decompress(archive)]) / 255
     return float(single), len(archive) / len(pngs), decoded, archive
@@ -136,7 +140,8 @@ def vaezip_exact(digits: np.ndarray, max_error: int | None = None, singles: int 
 
 
 def cli_check(model: str, quality: int, digits: np.ndarray, archive: bytes) -> str:
-    """`vaezip encode DIR --pack` gives the bytes this benchmark measured."""
+    """`vaezip encode DIR --pack` (identity guard on) gives the bytes this benchmark
+    measured."""
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "png"
         write_pngs(digits, src)
@@ -233,15 +238,24 @@ def main() -> None:
 
     check = ""
     pngs = png_files(digits)
+    from vaezip.guard import load_guard
+    from vaezip.registry import find
+
     for model in coded_models():
+        guarded = load_guard(find(model)) is not None
         for quality in [None, *QUALITY_STEPS]:
-            start = time.perf_counter()
-            single, packed, decoded, archive = vaezip_codec(model, quality, pngs)
-            setting = "float16 mu, sigma" if quality is None else f"-Q {quality}"
-            family = f"vaezip {model}" + (" (float)" if quality is None else "")
-            add(family, setting, single, packed, decoded, time.perf_counter() - start)
-            if model == DEFAULT_MODEL and quality == DEFAULT_QUALITY:
-                check = cli_check(model, quality, digits, archive)
+            # Where the model has an identity guard, its coded settings are measured with
+            # it (the default) and without (--no-guard).
+            for guard in [False, True] if guarded and quality is not None else [False]:
+                start = time.perf_counter()
+                single, packed, decoded, archive = vaezip_codec(model, quality, pngs, guard)
+                setting = "float16 mu, sigma" if quality is None else f"-Q {quality}"
+                family = f"vaezip {model}" + (" (float)" if quality is None else "") + (
+                    " (identity guard)" if guard else " --no-guard"
+                    if guarded and quality is not None else "")
+                add(family, setting, single, packed, decoded, time.perf_counter() - start)
+                if model == DEFAULT_MODEL and quality == DEFAULT_QUALITY and guard:
+                    check = cli_check(model, quality, digits, archive)
 
     for max_error in NEAR_LOSSLESS:
         start = time.perf_counter()

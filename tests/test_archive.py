@@ -41,7 +41,12 @@ def test_archives_are_framed_and_the_same_for_any_thread_count(run_cli, digit_di
         assert r.code == 0, r
     assert (tmp_path / "t1.vz").read_bytes() == (tmp_path / "t2.vz").read_bytes()
     reader = archive.ArchiveReader(tmp_path / "t1.vz", "t1.vz")
-    assert len(reader.frames) == 4 and reader.count == 130  # 40 + 40 + 40 + 10
+    # 40 + 40 + 40 + 10, each chunk followed by the digits its identity guard coded
+    # near-lossless in a frame of their own (test_guard.py)
+    assert [len(f.names) for f in reader.frames] == [39, 1, 39, 1, 38, 2, 10]
+    assert [f.model for f in reader.frames][4:6] == [None, "mnist-vae-lossless-16g"]
+    assert reader.frames[5].names == ["0092.png", "0126.png"]
+    assert reader.count == 130
     assert reader.names[:2] == ["0000.png", "0001.png"] and "sub/0009.png" in reader.names
     reader.close()
     for t in ("1", "2"):
@@ -60,7 +65,8 @@ def test_lossless_archives_are_framed_and_exact(run_cli, digit_dir, tmp_path, sm
 
 
 def test_list_and_test(run_cli, digit_dir, tmp_path, small_frames):
-    assert run_cli("encode", digit_dir, "--pack", "-Q", "5", "-o", tmp_path / "a.vz").code == 0
+    assert run_cli("encode", digit_dir, "--pack", "-Q", "5", "--no-guard", "-o",
+                   tmp_path / "a.vz").code == 0
     r = run_cli("list", tmp_path / "a.vz", "--json")
     info = json.loads(r.out)
     assert info["images"] == 130 and info["model"] == "mnist-bvae-32d" and info["quality"] == [5]
@@ -82,7 +88,7 @@ def _damage(path, out):
 
 
 def test_damage_is_found_named_and_salvaged(run_cli, digit_dir, tmp_path, small_frames):
-    assert run_cli("encode", digit_dir, "--pack", "-o", tmp_path / "a.vz").code == 0
+    assert run_cli("encode", digit_dir, "--pack", "--no-guard", "-o", tmp_path / "a.vz").code == 0
     _damage(tmp_path / "a.vz", tmp_path / "b.vz")
     r = run_cli("test", tmp_path / "b.vz")
     assert r.code == 1 and "damaged" in r.err and "members cannot be recovered" in r.err
@@ -114,8 +120,9 @@ def test_append_adds_frames_atomically(run_cli, digit_dir, tmp_path, small_frame
         for name, pixels in _pngs(digit_dir).items():
             if keep(int(name[-8:-4])):
                 Image.fromarray(pixels).save(folder / name.replace("/", "-"))
-    assert run_cli("encode", first, "--pack", "-o", tmp_path / "a.vz").code == 0
-    assert run_cli("encode", second, "--pack", "--append", "-o", tmp_path / "a.vz").code == 0
+    assert run_cli("encode", first, "--pack", "--no-guard", "-o", tmp_path / "a.vz").code == 0
+    assert run_cli("encode", second, "--pack", "--append", "--no-guard", "-o",
+                   tmp_path / "a.vz").code == 0
     info = json.loads(run_cli("list", tmp_path / "a.vz", "--json").out)
     assert info["images"] == 130 and len(info["frames"]) == 2 + 2
     r = run_cli("encode", second, "--pack", "--append", "-o", tmp_path / "a.vz")

@@ -205,7 +205,8 @@ def test_an_alias_needs_version_8_and_version_8_a_single_file():
     (0, 3 << 4 | 3, "unknown coding mode"),
     (0, 3 << 4 | 2, "near-lossless data is mode 2, version 7"),
     (0, 4 << 4 | 0, "version 4 holds lossless data only"),
-    (1, 8 << 4 | 4, "unknown flags"),
+    (1, 8 << 4 | 4, "member positions in a version 3 payload"),
+    (0, 9 << 4, "version 9 is for archive frames that name their own model"),
     (1, 4 << 4 | 4, "unknown flags"),  # plain records, but no records
     (1, 1 << 4 | 4, "must carry placement records"),
 ])

@@ -33,7 +33,8 @@ def _is_single(images) -> bool:
 
 def compress(images, *, model: str | None = None, quality: int | None = None,
              lossless: bool = False, float_latents: bool = False,
-             digit: int | None = None, max_error: int | None = None) -> bytes:
+             digit: int | None = None, max_error: int | None = None,
+             guard: bool = True) -> bytes:
     """Compress one image into a single-image .vz, or a list (any iterable) of images
     into a .vz archive, and return the file's bytes.
 
@@ -45,6 +46,8 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
     28x28 8-bit grayscale images only.
     float_latents: store mu and sigma as float16 instead of coding them.
     digit: the digit the images show, for a conditional model (mnist-cvae-8d).
+    guard: let the identity guard code a digit near-lossless (every pixel within 16
+    levels) where its lossy decoding may read as another digit (the default model's ~4%).
     Raises vaezip.errors.ImageError for an image it cannot use, OptionError for options
     that exclude each other, UnknownModelError for a model that is not installed. Warns
     (vaezip.errors.VaezipWarning) about inputs that are blank or do not look like digits.
@@ -57,16 +60,22 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
     if not sources:
         raise ValueError("compress needs at least one image")
     options = EncodeOptions(model=model, quality=quality, lossless=lossless,
-                            float_latents=float_latents, digit=digit, max_error=max_error)
+                            float_latents=float_latents, digit=digit, max_error=max_error,
+                            guard=guard)
     codec = options.codec()
     read = read_batch(sources, codec, digit)
     for message in read.warnings:
         warnings.warn(message, VaezipWarning, stacklevel=2)
-    if single or codec.mode == "float":  # float latents: the version 1-2 archive
+    if codec.mode == "float":  # float latents: the version 1-2 layout
         return codec.file_bytes(read.batch, packed=not single)
+    plan = options.guard_plan(codec)
+    if single:
+        from vaezip.guard import guarded_single_files
+
+        return guarded_single_files(codec, plan, read.batch)[0][0]
     from vaezip.archive import batch_archive
 
-    return batch_archive(codec, read.batch)
+    return batch_archive(codec, read.batch, plan)
 
 
 def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool = False):

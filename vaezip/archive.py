@@ -1,4 +1,5 @@
-"""Framed .vz archives (format 5): many images in independent frames.
+"""Framed .vz archives (format 5; 9 with frames of a second model): many images in
+independent frames.
 
 An archive is a safetensors file with no metadata block (as in the coded single files,
 a digit's code is smaller than one). Its tensors, all uint8 and one-dimensional, are:
@@ -6,12 +7,16 @@ a digit's code is smaller than one). Its tensors, all uint8 and one-dimensional,
   0, 1, 2, ...              one per frame: a coded payload (container.coded_payload,
                             version 5) of up to FRAME_IMAGES images, with its own stream
                             and its own CRC-32 over the model's hash and its bytes
+  3:mnist-vae-lossless-16g  (version 9) a frame coded with the model it names, not the
+                            archive's: the identity guard's near-lossless digits (guard.py).
+                            Its payload may list where its members sit among those of the
+                            frame before it (merge_listing), so members keep input order
   the model's name          the index: CRC-32 of the rest, then raw LZMA2 of the members'
                             names in UTF-8, one per line, with an empty line between frames
                             (names hold no control characters, so this is unambiguous)
 
 Two or more tensors tell it from a single file (one tensor, named after the model); the
-frames' version nibble (5) gives the format.
+frames' version nibbles (5, or 9 where a frame names its model) give the format.
 
 A frame decodes on its own, so an archive can be listed, tested and extracted frame by
 frame, decoded by several processes at once, and salvaged around a damaged frame; the
@@ -32,7 +37,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaezip.container import VzFile, is_framed, parse_payload
+from vaezip.container import VzFile, frame_number, is_framed, parse_payload
 from vaezip.errors import FormatError
 from vaezip.names import check_name, is_model_name
 
@@ -44,13 +49,38 @@ _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 _MAX_FRAMES = 10_000_000
 
 
-def frame_tensor(index: int) -> str:
-    return str(index)
+def frame_tensor(index: int, model: str | None = None) -> str:
+    """A frame's tensor name: its number, and a model of its own if it has one."""
+    return str(index) if model is None else f"{index}:{model}"
 
 
 def _index_name(names) -> str | None:
-    rest = [n for n in names if not n.isdigit()]
+    rest = [n for n in names if frame_number(n) is None]
     return rest[0] if len(rest) == 1 else None
+
+
+def member_order(parts: list[tuple[int, tuple[int, ...] | None, list]]) -> list:
+    """Items given per frame, (frame number, its positions (VzFile.positions), one item per
+    member) in frame order, as one list in the archive's member order: a frame that lists
+    positions interleaved with the frame before it."""
+    out: list = []
+    for k, (i, positions, items) in enumerate(parts):
+        if positions is not None and k and parts[k - 1][0] == i - 1:
+            before = len(parts[k - 1][2])
+            out[len(out) - before:] = merge_listing(out[len(out) - before:], items, positions)
+        else:
+            out += items
+    return out
+
+
+def merge_listing(before: list, own: list, positions) -> list:
+    """The members of a frame that lists positions (version 9) and of the frame before it,
+    in input order: own[k] goes to place positions[k] of the merged list."""
+    merged, rest = [], iter(before)
+    at = dict(zip(positions, own, strict=True))
+    for place in range(len(before) + len(own)):
+        merged.append(at[place] if place in at else next(rest))
+    return merged
 
 
 class ArchiveWriter:
@@ -68,13 +98,16 @@ class ArchiveWriter:
             target_dir.mkdir(parents=True, exist_ok=True)
             self._data = open(self._data_path, "wb")  # noqa: SIM115 - closed in close/abort
         self._sizes: list[int] = []
+        self._models: list[str | None] = []
         self._index = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
         self._index_parts = []
         self.images = 0
 
-    def add(self, payload: bytes, names: list[str]) -> None:
-        """Append one frame: its coded payload, and the names of its members in order."""
+    def add(self, payload: bytes, names: list[str], model: str | None = None) -> None:
+        """Append one frame: its coded payload, the names of its members in order, and
+        the model it was coded with where that is not the archive's."""
         self._data.write(payload)
+        self._models.append(model)
         sep = b"\n\n" if self._sizes else b""
         self._index_parts.append(self._index.compress(sep + "\n".join(names).encode()))
         self._sizes.append(len(payload))
@@ -87,7 +120,7 @@ class ArchiveWriter:
         index = b"".join(self._index_parts) + self._index.flush()
         index = struct.pack("<I", zlib.crc32(index)) + index
         self._data.close()
-        head = _header(self.model, self._sizes, len(index))
+        head = _header(self.model, self._sizes, len(index), self._models)
         offset = sum(self._sizes)
         try:
             with atomic_writer(self.path, self.force) as out:
@@ -104,11 +137,13 @@ class ArchiveWriter:
         self._data_path.unlink(missing_ok=True)
 
 
-def _header(model: str, sizes: list[int], index_size: int) -> bytes:
+def _header(model: str, sizes: list[int], index_size: int,
+            models: list[str | None] | None = None) -> bytes:
     """The safetensors header: frames 0 .. n-1, then the index named after the model."""
     tensors, offset = {}, 0
-    for i, size in enumerate(sizes):
-        tensors[frame_tensor(i)] = {"dtype": "U8", "shape": [size],
+    models = models or [None] * len(sizes)
+    for i, (size, own) in enumerate(zip(sizes, models, strict=True)):
+        tensors[frame_tensor(i, own)] = {"dtype": "U8", "shape": [size],
                                     "data_offsets": [offset, offset + size]}
         offset += size
     tensors[model] = {"dtype": "U8", "shape": [index_size],
@@ -117,22 +152,26 @@ def _header(model: str, sizes: list[int], index_size: int) -> bytes:
     return struct.pack("<Q", len(text)) + text
 
 
-def batch_archive(codec, batch) -> bytes:
+def batch_archive(codec, batch, guard=None) -> bytes:
     """A codec's framed archive of a whole batch, in memory: what `encode --pack` writes
-    for the same images (the Python API, and the benchmarks)."""
+    for the same images (the Python API, and the benchmarks). guard: a guard.GuardPlan."""
+    from vaezip.guard import chunk_frames
+
     size = FRAME_IMAGES[codec.mode]
     return framed_bytes(codec.model.name, [
-        (codec.frame_bytes(batch[i : i + size]), [p.name for p in batch.images[i : i + size]])
-        for i in range(0, len(batch), size)])
+        frame for i in range(0, len(batch), size)
+        for frame in chunk_frames(codec, guard, batch[i : i + size])])
 
 
-def framed_bytes(model: str, frames: list[tuple[bytes, list[str]]]) -> bytes:
-    """A whole framed archive in memory: the bytes ArchiveWriter writes."""
-    index = lzma.compress(b"\n\n".join("\n".join(names).encode() for _, names in frames),
+def framed_bytes(model: str, frames: list[tuple[bytes, list[str], str | None]]) -> bytes:
+    """A whole framed archive in memory: the bytes ArchiveWriter writes. frames: (payload,
+    member names, the frame's own model or None)."""
+    index = lzma.compress(b"\n\n".join("\n".join(f[1]).encode() for f in frames),
                           format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
     index = struct.pack("<I", zlib.crc32(index)) + index
-    payloads = [payload for payload, _ in frames]
-    return _header(model, [len(p) for p in payloads], len(index)) + b"".join(payloads) + index
+    payloads = [f[0] for f in frames]
+    return (_header(model, [len(p) for p in payloads], len(index), [f[2] for f in frames])
+            + b"".join(payloads) + index)
 
 
 @dataclass(frozen=True)
@@ -140,6 +179,7 @@ class FrameInfo:
     index: int
     packed_names: str  # the members' names in order, one per line (one string: millions fit)
     size: int  # bytes of the frame's payload
+    model: str | None = None  # version 9: the model the frame names; None: the archive's
 
     @property
     def names(self) -> list[str]:
@@ -173,11 +213,19 @@ class ArchiveReader:
             raise FormatError(f"{label}: invalid safetensors data ({exc})") from None
         self.model = _index_name(names)
         frames = len(names) - 1
+        self._tensors = {frame_number(n): n for n in names if n != self.model}
         if not (1 <= frames <= _MAX_FRAMES and self.model is not None
-                and set(names) == {frame_tensor(i) for i in range(frames)} | {self.model}):
+                and set(self._tensors) == set(range(frames))):
             raise FormatError(f"{label}: the tensors are not numbered frames and an index")
         if not is_model_name(self.model):
             raise FormatError(f"{label}: missing or invalid model name {self.model!r}")
+        self._own = {}
+        for i, tensor in self._tensors.items():
+            if ":" in tensor:
+                own = tensor.split(":", 1)[1]
+                if not is_model_name(own):
+                    raise FormatError(f"{label}: frame {i} names an invalid model {own!r}")
+                self._own[i] = own
         self.frames, self.index_damaged = self._read_index(frames)
         self.count = sum(len(f.names) for f in self.frames)
 
@@ -206,10 +254,12 @@ class ArchiveReader:
                     hashes.append(name_hash(name))
             if len(set(hashes)) != len(hashes) and _duplicates(lists):
                 raise FormatError(f"{self.label}: duplicate member names")
-            return [FrameInfo(i, packed, sizes[i]) for i, packed in enumerate(lists)], False
+            return [FrameInfo(i, packed, sizes[i], self._own.get(i))
+                    for i, packed in enumerate(lists)], False
         except (ValueError, lzma.LZMAError, UnicodeDecodeError):
             return [FrameInfo(i, "\n".join(f"frame-{i:07d}/member-{j:07d}.png"
-                                            for j in range(self._frame_count(i))), sizes[i])
+                                            for j in range(self._frame_count(i))), sizes[i],
+                              self._own.get(i))
                     for i in range(frames)], True
 
     def _frame_count(self, i: int) -> int:
@@ -225,8 +275,8 @@ class ArchiveReader:
 
     def _payload_size(self, i: int) -> int:
         if self._bytes is not None:
-            return int(self._bytes[frame_tensor(i)].size)
-        return int(self._handle.get_slice(frame_tensor(i)).get_shape()[0])
+            return int(self._bytes[self._tensors[i]].size)
+        return int(self._handle.get_slice(self._tensors[i]).get_shape()[0])
 
     @property
     def names(self) -> list[str]:
@@ -234,13 +284,22 @@ class ArchiveReader:
 
     def frame_bytes(self, i: int) -> bytes:
         """Frame i's payload as stored (to copy it into another archive unchanged)."""
-        return self._tensor(frame_tensor(i))
+        return self._tensor(self._tensors[i])
 
     def frame(self, i: int) -> VzFile:
         """Frame i as a VzFile (its checksum not yet checked: that needs the model)."""
         info = self.frames[i]
-        return parse_payload(self.model, self.frame_bytes(i),
-                             f"{self.label}: frame {i}", names=list(info.names))
+        label = f"{self.label}: frame {i}"
+        vz = parse_payload(info.model or self.model, self.frame_bytes(i), label,
+                           names=list(info.names), own_model=info.model is not None)
+        if vz.positions is not None:
+            before = len(self.frames[i - 1].names) if i else 0
+            if not i or self.frames[i - 1].model is not None or (
+                    vz.positions[-1] >= before + len(vz)):
+                raise FormatError(f"{label}: member positions that do not fit the frame "
+                                  f"before it")
+        return vz
+
 
     def close(self) -> None:
         if self._bytes is None:

@@ -15,16 +15,18 @@ Float (versions 1-2, `encode --float`):
             packed = "1" for an archive (decodes into a directory)
 
 Coded (version 3; 4 exact lossless, 6 with nondigit scores, 7 near-lossless; 8, what
-single files are now, any of those with a shipped model named by a one-letter alias):
+single files are now, any of those with a shipped model named by a one-letter alias; 9,
+archive frames of a model other than the archive's):
 one uint8 tensor named after the model, no metadata block (a JSON metadata block alone
 would cost more than the code of a digit). Its bytes:
   0  version (high nibble), mode (low: 0 quantised latents, 1 lossless, 2 near-lossless)
-  1  flags (high nibble: 1 archive, 2 placements follow, 4 they are plain JSON),
-     quality (low nibble)
+  1  flags (high nibble: 1 archive, 2 placements follow, 4 they are plain JSON, 8 member
+     positions follow the count), quality (low nibble)
   2  CRC-32 (little-endian) of the model's hash + grid + bytes 6..
      (lossless: of the model's hash + the decoded pixels)
-  6  [archive] image count (LEB128)  [placements] length (LEB128) + LZMA2-compressed
-     JSON list of placement records;  then the ANS stream
+  6  [archive] image count (LEB128)  [positions] one LEB128 gap per member
+     [placements] length (LEB128) + LZMA2-compressed JSON list of placement records;
+     then the ANS stream
 
 We write the container ourselves, header JSON in a fixed order, so that the same input
 gives the same bytes (the safetensors writer orders metadata by hash map). Reading
@@ -49,8 +51,9 @@ from vaezip.records import LONE_NAME, images_from_json, placement_record
 FORMAT_KEY = "vaezip"
 # 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless; 5: framed
 # archives; 6: records may carry a "nondigit" score; 7: near-lossless; 8: one-letter
-# names of shipped models in single coded files
-FORMAT_VERSION = 8
+# names of shipped models in single coded files; 9: archive frames coded with a model of
+# their own (the identity guard's near-lossless digits), placed among their chunk's
+FORMAT_VERSION = 9
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
 EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
@@ -65,8 +68,14 @@ NEAR_VERSION = 7
 # in any mode; otherwise read as the version the mode would have (base_version). Archives
 # keep the full name: 13 bytes are nothing next to an archive, and much next to a digit.
 SHORT_VERSION = 8
+# Archive frames whose tensor names a model of their own ("3:mnist-vae-lossless-16g",
+# archive.py), in any mode; otherwise read as the frame version the mode would have
+# (base_version). Such a frame may list its members' positions among those of the frame
+# before it (FLAG_POSITIONS), so that an archive keeps its members in input order.
+OWN_MODEL_VERSION = 9
 MODE_QUANTISED, MODE_LOSSLESS, MODE_NEAR = 0, 1, 2
 FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
+FLAG_POSITIONS = 8  # version 9 frames: the members' positions follow the image count
 CODED_HEADER = 6  # bytes before the variable part: two bytes of nibbles, the CRC-32
 # Raw LZMA2 (no .xz container: its ~60 bytes of framing would outweigh a digit's code).
 # A 1 MiB dictionary: preset 9's 64 MiB costs ~30 ms to set up for every file.
@@ -100,10 +109,16 @@ class VzFile:
     body: bytes = field(default=b"", repr=False)  # coded: the bytes after the fixed header
     stream: bytes = field(default=b"", repr=False)  # coded: the ANS stream
     short_name: bool = False  # a version 8 file: `version` is then the one it is read as
+    own_model: bool = False  # a version 9 frame: likewise
+    # A version 9 frame's members' positions in the listing of the frame before it and
+    # this one, merged (archive.merge_listing); None: they follow that frame's members.
+    positions: tuple[int, ...] | None = None
 
     @property
     def declared_version(self) -> int:
         """The version the file's bytes declare (what `vaezip list` shows)."""
+        if self.own_model:
+            return OWN_MODEL_VERSION
         return SHORT_VERSION if self.short_name else self.version
 
     def __len__(self) -> int:
@@ -185,14 +200,17 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
 
 def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Placement],
                   stream: bytes, mode: str, version: int, *, packed: bool,
-                  named: bool = True, short_name: bool = False) -> bytes:
+                  named: bool = True, short_name: bool = False, own_model: bool = False,
+                  positions: list[int] | None = None) -> bytes:
     """The coded bytes of len(images) images: two bytes of nibbles, the CRC-32, then the
     count (packed), the placement records and the stream. A lone image's record leaves
     out its name (it decodes to the file's name), and so do a frame's (named=False: the
     archive's index holds them); records equal to the default (a 28x28 MNIST-style digit)
     are not stored where nothing else needs them. Records are LZMA2-compressed where that
     is shorter. short_name: the file names its model by alias (version 8 in the version
-    nibble; everything else, the checksum included, as `version`)."""
+    nibble; everything else, the checksum included, as `version`). own_model: an archive
+    frame of a model other than the archive's (version 9 likewise), with positions: its
+    members' places among the previous frame's (strictly increasing)."""
     records = [placement_record(p) for p in images]
     if mode == MODE_NAMES[MODE_QUANTISED] and any(p.nondigit is not None for p in images):
         version = SCORED_VERSION
@@ -203,6 +221,10 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     body = bytearray()
     if packed:
         body += _uvarint(len(images))
+    if positions is not None:  # as gaps: small numbers, one byte each
+        flags |= FLAG_POSITIONS
+        previous = [-1, *positions[:-1]]
+        body += b"".join(_uvarint(p - q - 1) for q, p in zip(previous, positions, strict=True))
     if (packed and named) or any(records):
         text = json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
         squeezed = lzma.compress(text, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
@@ -212,7 +234,7 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     body += stream
     checksum = coded_checksum(mode, model_hash, check, bytes(body), version)
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
-    nibble = SHORT_VERSION if short_name else version
+    nibble = OWN_MODEL_VERSION if own_model else SHORT_VERSION if short_name else version
     return bytes([nibble << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
         "<I", checksum) + bytes(body)
 
@@ -220,11 +242,19 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
 # --- reading -------------------------------------------------------------------------
 
 
+def frame_number(tensor: str) -> int | None:
+    """The frame number of an archive tensor's name ("3", or "3:model" in version 9)."""
+    number = tensor.split(":", 1)[0]
+    return int(number) if number.isdigit() and number.isascii() else None
+
+
 def is_framed(header: dict) -> bool:
-    """A framed archive's header (archive.py): no metadata, frames named 0 .. n-2, and one
-    more tensor, the index, named after the model."""
-    return (isinstance(header, dict) and "__metadata__" not in header and len(header) >= 2
-            and all(str(i) in header for i in range(len(header) - 1)))
+    """A framed archive's header (archive.py): no metadata, frames numbered 0 .. n-2, and
+    one more tensor, the index, named after the model."""
+    if not isinstance(header, dict) or "__metadata__" in header or len(header) < 2:
+        return False
+    numbers = {frame_number(name) for name in header}
+    return numbers.issuperset(range(len(header) - 1))
 
 
 def is_framed_bytes(data: bytes) -> bool:
@@ -341,18 +371,21 @@ def _load_coded(tensors: dict, label: str) -> VzFile:
     return parse_payload(SHORT_NAMES.get(model, model), payload, label)
 
 
-def base_version(mode: int, scored: bool) -> int:
-    """The version a version 8 (short-named) file stands for: what the same file with the
-    model's full name would declare (quantised: 6 if a record carries a score, else 3)."""
+def base_version(mode: int, scored: bool, frame: bool = False) -> int:
+    """The version a version 8 file (short-named) or 9 frame (own model) stands for: what
+    the same file or frame would otherwise declare (quantised: 6 if a record carries a
+    score, else 3 in a file and 5 in a frame)."""
     if mode == MODE_QUANTISED:
-        return SCORED_VERSION if scored else CODED_VERSION
-    return EXACT_VERSION if mode == MODE_LOSSLESS else NEAR_VERSION
+        return SCORED_VERSION if scored else FRAME_VERSION if frame else CODED_VERSION
+    if mode == MODE_LOSSLESS:
+        return FRAME_VERSION if frame else EXACT_VERSION
+    return NEAR_VERSION
 
 
 def parse_payload(model: str, payload: bytes, label: str,
-                  names: list[str] | None = None) -> VzFile:
+                  names: list[str] | None = None, own_model: bool = False) -> VzFile:
     """A coded payload (coded_payload's bytes) as a VzFile; names: a frame's member names,
-    which its records leave out."""
+    which its records leave out; own_model: the frame's tensor names its model."""
     frame = names is not None
     if len(payload) < CODED_HEADER:
         raise FormatError(f"{label}: coded data of {len(payload)} bytes is truncated")
@@ -362,10 +395,18 @@ def parse_payload(model: str, payload: bytes, label: str,
     short = version == SHORT_VERSION
     if short and (frame or flags & FLAG_PACKED):
         raise FormatError(f"{label}: version {version} is for single files, not archives")
+    if own_model != (version == OWN_MODEL_VERSION):
+        raise FormatError(f"{label}: " + (
+            f"a frame that names its own model must be version {OWN_MODEL_VERSION}, not "
+            f"{version}" if own_model else f"version {version} is for archive frames that "
+            f"name their own model"))
+    if flags & FLAG_POSITIONS and not own_model:
+        raise FormatError(f"{label}: member positions in a version {version} payload "
+                          f"(they came with version {OWN_MODEL_VERSION})")
     # Checked as the newest version of its mode (quantised: 6, so records may carry scores),
     # and stored as the version it stands for once the records are read (base_version).
-    if short and mode in MODE_NAMES:
-        version = base_version(mode, scored=True)
+    if (short or own_model) and mode in MODE_NAMES:
+        version = base_version(mode, scored=True, frame=own_model)
     if version < SCORED_VERSION and frame != (version == FRAME_VERSION):
         raise FormatError(f"{label}: version {version} coded data " + (
             "in a frame" if frame else "outside a framed archive"))
@@ -381,7 +422,7 @@ def parse_payload(model: str, payload: bytes, label: str,
         raise FormatError(f"{label}: version {version} holds quantised data only, not mode {mode}")
     if version == EXACT_VERSION and mode != MODE_LOSSLESS:
         raise FormatError(f"{label}: version {version} holds lossless data only, not mode {mode}")
-    if flags & ~(FLAG_PACKED | FLAG_PLACEMENTS | FLAG_PLAIN) or (
+    if flags & ~(FLAG_PACKED | FLAG_PLACEMENTS | FLAG_PLAIN | FLAG_POSITIONS) or (
             flags & FLAG_PLAIN and not flags & FLAG_PLACEMENTS):
         raise FormatError(f"{label}: unknown flags {flags:#04x}")
     (checksum,) = struct.unpack("<I", payload[2:6])
@@ -404,6 +445,12 @@ def parse_payload(model: str, payload: bytes, label: str,
     count = varint("image count") if flags & FLAG_PACKED else 1
     if not 1 <= count <= 100_000_000 or (frame and count != len(names)):
         raise FormatError(f"{label}: invalid image count {count}")
+    positions = None
+    if flags & FLAG_POSITIONS:
+        positions, last = [], -1
+        for _ in range(count):
+            last += varint("member positions") + 1
+            positions.append(last)
     if flags & FLAG_PLACEMENTS:
         size = varint("placement length")
         if pos + size > len(body):
@@ -427,11 +474,12 @@ def parse_payload(model: str, payload: bytes, label: str,
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
         images = [Placement(name=LONE_NAME)]
-    if short:
-        version = base_version(mode, any(p.nondigit is not None for p in images))
+    if short or own_model:
+        version = base_version(mode, any(p.nondigit is not None for p in images), own_model)
     return VzFile(model, MODE_NAMES[mode], tuple(images), bool(flags & FLAG_PACKED),
                   version=version, quality=quality, checksum=checksum, body=bytes(body),
-                  stream=bytes(body[pos:]), short_name=short)
+                  stream=bytes(body[pos:]), short_name=short, own_model=own_model,
+                  positions=None if positions is None else tuple(positions))
 
 
 def _check_version(value, label: str) -> int:

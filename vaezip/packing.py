@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, name_hash
+from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, member_order, name_hash
 from vaezip.errors import FormatError, ImageError, InputErrors, UsageError
 from vaezip.pipeline import DecodeOptions, EncodeOptions, ModelCache, read_batch
 from vaezip.sources import Source
@@ -70,8 +70,10 @@ def _single_blas_thread():
     return threadpool_limits(1)
 
 
-def _prepare_workers(codec) -> None:
+def _prepare_workers(codec, plan) -> None:
     """Build what every frame needs once, before worker processes fork from this one."""
+    if plan is not None:  # its near-lossless codec
+        _prepare_workers(plan.fallback, None)
     if codec.takes_levels:
         from vaezip.codecs.exact import _parity_windows, prior_masses
 
@@ -89,27 +91,33 @@ class PackSummary:
     bytes_in: int = 0
     bytes_out: int = 0
     frames: int = 0
+    guarded: int = 0  # digits the identity guard coded near-lossless
     warnings: list[str] = field(default_factory=list)
 
 
-_CODECS: dict = {}  # per process: the codec of an EncodeOptions
+_CODECS: dict = {}  # per process: the codec and guard plan of an EncodeOptions
 
 
 def _codec(options: EncodeOptions):
+    """(codec, guard plan or None) of options, made once per process."""
     if options not in _CODECS:
-        _CODECS[options] = options.codec()
+        codec = options.codec()
+        _CODECS[options] = codec, options.guard_plan(codec)
     return _CODECS[options]
 
 
-def _encode_frame(job: tuple[EncodeOptions, list[Source]]):
-    """One frame's (payload or None, names, bytes in, warnings, errors)."""
+def _encode_chunk(job: tuple[EncodeOptions, list[Source]]):
+    """One chunk's (frames: [(payload, names, own model or None)], names, bytes in,
+    warnings, errors); no frames where an input failed."""
+    from vaezip.guard import chunk_frames
+
     options, sources = job
-    codec = _codec(options)
+    codec, plan = _codec(options)
     try:
         read = read_batch(sources, codec, options.digit)
     except InputErrors as exc:
-        return None, [], 0, [], exc.messages
-    return (codec.frame_bytes(read.batch), [s.name for s in sources], sum(read.sizes),
+        return [], [], 0, [], exc.messages
+    return (chunk_frames(codec, plan, read.batch), [s.name for s in sources], sum(read.sizes),
             list(read.warnings), [])
 
 
@@ -119,10 +127,10 @@ def pack(sources: Iterable[Source], target: str, options: EncodeOptions, *, thre
     """Encode sources into a framed archive at target ('-': stdout). append: add frames to
     the archive already there. Every input is tried; if any fails, nothing is written and
     InputErrors names them all."""
-    codec = _codec(options)
+    codec, plan = _codec(options)
     if codec.mode not in FRAME_IMAGES:
         raise UsageError("float latents are not framed; pack them without threads or append")
-    _prepare_workers(codec)
+    _prepare_workers(codec, plan if threads > 1 else None)
     # The exact (lossless) coder computes the same in any BLAS, so it keeps its threads.
     limit = contextlib.nullcontext() if codec.takes_levels else _single_blas_thread()
     with limit:
@@ -136,8 +144,8 @@ def _pack(sources, target, options, codec, threads, force, append, on_frame) -> 
         taken = _copy_frames(target, writer, codec.model.name) if append else set()
         size = FRAME_IMAGES[codec.mode]
         jobs = ((options, chunk) for chunk in _chunks(sources, size))
-        for payload, names, bytes_in, warnings, failed in _ordered_map(_encode_frame, jobs,
-                                                                       threads):
+        for frames, names, bytes_in, warnings, failed in _ordered_map(_encode_chunk, jobs,
+                                                                      threads):
             errors += failed
             summary.warnings += warnings
             clash = taken.intersection(names)
@@ -146,11 +154,13 @@ def _pack(sources, target, options, codec, threads, force, append, on_frame) -> 
                                  f"write a new archive")
             if append:
                 taken.update(names)
-            if payload is not None and not errors:
-                writer.add(payload, names)
+            if not errors:
+                for payload, members, own_model in frames:
+                    writer.add(payload, members, own_model)
+                    summary.guarded += len(members) if own_model else 0
             summary.images += len(names)
             summary.bytes_in += bytes_in
-            summary.frames += 1
+            summary.frames += len(frames)
             if on_frame:
                 on_frame(len(names))
         if errors:
@@ -182,7 +192,7 @@ def _copy_frames(target: str, writer: ArchiveWriter, model: str) -> set[str]:
         if reader.index_damaged:
             raise FormatError(f"{target}: its index is damaged; salvage it before appending")
         for info in reader.frames:
-            writer.add(reader.frame_bytes(info.index), info.names)
+            writer.add(reader.frame_bytes(info.index), info.names, info.model)
     finally:
         reader.close()
     return set(reader.names)
@@ -202,12 +212,12 @@ def decode_archive(source: str | Path | bytes, label: str,
 
     reader = open_archive(source, label)
     try:
-        out = []
+        parts = []
         for info in reader.frames:
             vz = reader.frame(info.index)
             images = decode_file(vz, f"{label}: frame {info.index}", options, _MODELS)
-            out += list(zip(info.names, images, strict=True))
-        return out
+            parts.append((info.index, vz.positions, list(zip(info.names, images, strict=True))))
+        return member_order(parts)
     finally:
         reader.close()
 
@@ -368,21 +378,28 @@ def describe(path: Path | None, label: str) -> dict:
             frames = [(info.index, reader.frame(info.index)) for info in reader.frames]
         finally:
             reader.close()
-        fmt = max(vz.version for _, vz in frames)
+        fmt = max(vz.declared_version for _, vz in frames)
     else:
         data = Source(path, label, label).read()
         vz = container.loads(data, label)
         frames, fmt = [(0, vz)], vz.declared_version
     lone = not frames[0][1].packed and len(frames[0][1]) == 1  # named by its file
-    members = [{"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,
-                "width": p.width, "height": p.height, "mode": p.mode,
-                **({"nondigit": p.nondigit / 100} if p.nondigit else {})}
-               for i, vz in frames for p in vz.images]
-    first = frames[0][1]
+    members = member_order([(i, vz.positions, [
+        {"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,
+         "width": p.width, "height": p.height, "mode": p.mode,
+         **({"nondigit": p.nondigit / 100} if p.nondigit else {}),
+         **({"guarded": vz.model} if vz.own_model else {})} for p in vz.images])
+        for i, vz in frames])
+    # The archive's own frames say what it is; frames of a second model (the identity
+    # guard's near-lossless digits, format 9) are counted apart.
+    own = [vz for _, vz in frames if not vz.own_model] or [vz for _, vz in frames]
+    guarded = [vz for _, vz in frames if vz.own_model]
     return {
-        "file": label, "model": first.model, "mode": first.mode, "format": fmt,
-        "quality": sorted({vz.quality for _, vz in frames if vz.mode == "quantised"}),
-        "max_error": sorted({vz.quality + 1 for _, vz in frames if vz.mode == "near-lossless"}),
+        "file": label, "model": own[0].model, "mode": own[0].mode, "format": fmt,
+        "quality": sorted({vz.quality for vz in own if vz.mode == "quantised"}),
+        "max_error": sorted({vz.quality + 1 for vz in own if vz.mode == "near-lossless"}),
+        "guarded": sum(len(vz) for vz in guarded),
+        "guard_max_error": sorted({vz.quality + 1 for vz in guarded}),
         "bytes": path.stat().st_size if path is not None else len(data),
         "images": len(members), "frames": [len(vz) for _, vz in frames], "members": members,
     }

@@ -32,6 +32,19 @@ class EncodeOptions:
     float_latents: bool = False  # mu and sigma as float16 (the version 1-2 layout)
     digit: int | None = None  # the digit shown, for conditional models
     max_error: int | None = None  # near-lossless: every pixel within this many levels
+    # The identity guard (guard.py): digits whose lossy decoding may read as another digit
+    # are coded near-lossless instead, where the model has a guard.
+    guard: bool = True
+
+    def guard_plan(self, codec: Codec):
+        """The guard.GuardPlan for codec (made by codec()), or None: no guard asked for,
+        a mode other than quantised, or a model without one."""
+        if not self.guard or codec.mode != "quantised":
+            return None
+        from vaezip.guard import GuardPlan, load_guard
+
+        guard = load_guard(codec.model.entry)
+        return None if guard is None else GuardPlan(guard)
 
     def codec(self) -> Codec:
         """The codec these options ask for, bound to its model; OptionError on options that
@@ -140,20 +153,22 @@ def _score_nondigits(model, pixels: np.ndarray, posterior, images: list,
 
 
 def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: ReadBatch,
-                 pack: bool, force: bool) -> list[tuple[str, int, int, int]]:
-    """Write the archive (pack) or one .vz per input. Returns a row per file written:
-    (label, bytes in, bytes out, images)."""
+                 pack: bool, force: bool, guard=None) -> list[tuple[str, int, int, int, int]]:
+    """Write the archive (pack: the float layout's) or one .vz per input, guarded by
+    guard (a guard.GuardPlan) if given. Returns a row per file written: (label, bytes in,
+    bytes out, images, images the guard coded near-lossless)."""
     from vaezip.fileio import write_output
+    from vaezip.guard import guarded_single_files
 
     if pack:
         data = codec.file_bytes(read.batch, packed=True)
         write_output(targets[0], data, force)
-        return [(targets[0], sum(read.sizes), len(data), len(sources))]
+        return [(targets[0], sum(read.sizes), len(data), len(sources), 0)]
     rows = []
-    files = codec.single_files(read.batch)  # one image, one header each
+    files, flags = guarded_single_files(codec, guard, read.batch)  # one header each
     for i, (source, target, data) in enumerate(zip(sources, targets, files, strict=True)):
         write_output(target, data, force)
-        rows.append((source.label, read.sizes[i], len(data), 1))
+        rows.append((source.label, read.sizes[i], len(data), 1, int(flags[i])))
     return rows
 
 

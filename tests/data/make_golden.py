@@ -4,7 +4,8 @@ golden/out/ holds what the vaezip that made them decoded them to. The .vz files 
 written by the vaezip of commit 289e43f (before the codec interface of issue 13), except
 the lossless4-* files (format 4, issue 14), the framed-* files (format 5, issue 15), the
 scored-* files (format 6, issue 16), the near-* files (format 7, issue 18), the groups-*
-files (issue 17) and the short-* files (format 8, issue 18).
+files (issue 17), the short-* files (format 8, issue 18) and the guarded-* files (format 9,
+issue 18).
 tests/test_golden.py checks that today's encoder writes the same bytes (SUPERSEDED lists
 the files a newer format replaced) and that every one of them still decodes. Rerun this
 only to add cases, never to "fix" a failing golden test: a changed byte is a format
@@ -70,6 +71,10 @@ CASES: dict[str, list[str]] = {
                                 "mnist-vae-lossless-16g"],
     "short-near-seven.vz": ["in/digits/d0.png", "--max-error", "4", "-m",
                             "mnist-vae-lossless-16g"],
+    # Format 9 (issue 18): the identity guard codes g092 and g126 near-lossless, in an
+    # archive's frame that names its own model, and as a single near-lossless file.
+    "guarded-pack.vz": ["in/guarded", "--pack"],
+    "guarded-single.vz": ["in/guarded/g092.png"],
 }
 # Files today's encoder no longer writes (a newer format took their place): they must
 # still decode, but re-encoding their inputs gives the newer format's bytes.
@@ -105,6 +110,9 @@ def make_inputs() -> None:
     nondigits("text", 1, seed=7)[0].save(src / "mixed" / "text.png")
     nondigits("face", 1, seed=7)[0].save(src / "mixed" / "face.png")
     Image.fromarray(mnist_digit(30), "L").save(src / "mixed" / "digit.png")
+    (src / "guarded").mkdir(exist_ok=True)
+    for i in (88, 89, 90, 91, 92, 93, 126):
+        Image.fromarray(mnist_digit(i), "L").save(src / "guarded" / f"g{i:03d}.png")
     assert np.asarray(Image.open(src / "digits" / "d0.png")).shape == (28, 28)
 
 

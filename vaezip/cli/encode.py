@@ -44,6 +44,10 @@ def encode_cmd(
         None, "--max-error", "-e",
         help="Near-lossless: every pixel back within N levels, N = 1-16 (28x28 8-bit gray) "
         "[default: none]."),
+    no_guard: bool = typer.Option(
+        False, "--no-guard",
+        help="Code every digit lossy, even those the identity guard would code within 16 "
+        "levels because their decoding may read as another digit."),
     append: bool = typer.Option(False, "--append",
                                 help="With --pack: add the inputs to the archive already there."),
     threads: int = THREADS,
@@ -70,7 +74,8 @@ def encode_cmd(
     if threads < 0:
         raise UsageError(f"--threads must be 0 (every core) or more, not {threads}")
     options = EncodeOptions(model=model, quality=quality, lossless=lossless,
-                            float_latents=float_mode, digit=digit, max_error=max_error)
+                            float_latents=float_mode, digit=digit, max_error=max_error,
+                            guard=not no_guard)
     codec = options.codec()
     if pack and codec.mode != "float":
         target = _pack(inputs, output, options, threads, force, append, quiet)
@@ -85,12 +90,13 @@ def encode_cmd(
     with progress("reading", len(sources), quiet, min_items=50) as advance:
         read = read_batch(sources, codec, digit, advance)
     warn_all(read.warnings, quiet)
-    rows = encode_files(sources, targets, codec, read, pack, force)
+    plan = options.guard_plan(codec)
+    rows = encode_files(sources, targets, codec, read, pack, force, plan)
     if remove:
         remove_inputs(sources, targets)
     if not quiet:
         _print_size_table(rows, to_stderr=STDIO in targets, model=_what(codec),
-                          verbose=verbose)
+                          verbose=verbose, guard=plan)
 
 
 def _stdout_output(stdout: bool, output: str | None) -> str | None:
@@ -116,8 +122,10 @@ def _pack(inputs, output, options, threads: int, force: bool, append: bool, quie
                        on_frame=advance)
     warn_all(summary.warnings, quiet)
     if not quiet:
-        _print_size_table([(target, summary.bytes_in, summary.bytes_out, summary.images)],
-                          to_stderr=target == STDIO, model=_what(options.codec()))
+        codec = options.codec()
+        _print_size_table([(target, summary.bytes_in, summary.bytes_out, summary.images,
+                            summary.guarded)], to_stderr=target == STDIO, model=_what(codec),
+                          guard=options.guard_plan(codec))
     return target
 
 
@@ -144,8 +152,13 @@ def _unique_names(sources, inputs: int):
         yield source
 
 
-def _print_size_table(rows, to_stderr: bool, model: str, verbose: bool = False) -> None:
+def _print_size_table(rows, to_stderr: bool, model: str, verbose: bool = False,
+                      guard=None) -> None:
     console = stderr_console() if to_stderr else stdout_console()
+    guarded = sum(r[4] for r in rows)
+    note = (f"{guarded} of {sum(r[3] for r in rows)} digits guarded: their lossy decoding "
+            f"might read as another digit, so every pixel is within {guard.guard.max_error} "
+            f"levels instead" if guarded else None)
     total_in = sum(r[1] for r in rows)
     total_out = sum(r[2] for r in rows)
     images = sum(r[3] for r in rows)
@@ -153,14 +166,18 @@ def _print_size_table(rows, to_stderr: bool, model: str, verbose: bool = False) 
         console.print(f"{images} images: {total_in:,} -> {total_out:,} bytes "
                       f"({total_in / max(total_out, 1):.1f}x, {total_out / images:.1f} B/image; "
                       f"model {model})")
+        if note:
+            console.print(note)
         return
     t = table(f"vaezip encode ({model})")
     t.add_column("input", overflow="fold")
     for col in ("bytes in", "bytes out", "ratio"):
         t.add_column(col, justify="right", no_wrap=True)
-    for label, size_in, size_out, _ in rows:
+    for label, size_in, size_out, *_ in rows:
         t.add_row(str(label), f"{size_in:,}", f"{size_out:,}", f"{size_in / size_out:.1f}x")
     if len(rows) > 1:
         t.add_row("total", f"{total_in:,}", f"{total_out:,}",
                   f"{total_in / max(total_out, 1):.1f}x")
     console.print(t)
+    if note:
+        console.print(note)

@@ -30,12 +30,16 @@ def list_cmd(
         print(f"{r['file']}: {r['images']} image{'s' * (r['images'] != 1)}, {r['bytes']:,} bytes "
               f"({r['bytes'] / r['images']:.1f} B/image), model {r['model']}, {r['mode']}, "
               f"{setting}, format {r['format']}, {len(r['frames'])} frame"
-              f"{'s' * (len(r['frames']) != 1)}", file=out)
+              f"{'s' * (len(r['frames']) != 1)}" + (
+                  f", {r['guarded']} guarded (every pixel within "
+                  f"{'/'.join(map(str, r['guard_max_error']))})" if r["guarded"] else ""),
+              file=out)
         width = max((len(m["name"]) for m in r["members"]), default=4)
         for m in r["members"]:
             print(f"  {m['name']:<{width}}  {m['width']}x{m['height']} {m['mode']:<4} "
                   f"frame {m['frame']}"
-                  + (f"  not like a digit ({m['nondigit']:.2f})" if "nondigit" in m else ""),
+                  + (f"  not like a digit ({m['nondigit']:.2f})" if "nondigit" in m else "")
+                  + (f"  guarded ({m['guarded']})" if "guarded" in m else ""),
                   file=out)
 
 

@@ -49,6 +49,12 @@ class Batch:
                      None if self.levels is None else self.levels[part],
                      None if self.posterior is None else tuple(a[part] for a in self.posterior))
 
+    def take(self, rows) -> Batch:
+        """The images at rows (an integer array), in that order."""
+        return Batch(self.pixels[rows], tuple(self.images[i] for i in rows),
+                     None if self.levels is None else self.levels[rows],
+                     None if self.posterior is None else tuple(a[rows] for a in self.posterior))
+
     def encoded(self, model) -> tuple[np.ndarray, np.ndarray]:
         """(mu, sigma) of these images under model."""
         return self.posterior or model.encode(self.pixels, self.digits)
@@ -138,14 +144,17 @@ class Codec:
                                      list(batch.images), packed, payload.stream, mode=self.mode,
                                      version=self.version)
 
-    def frame_bytes(self, batch: Batch) -> bytes:
+    def frame_bytes(self, batch: Batch, own_model: bool = False,
+                    positions: list[int] | None = None) -> bytes:
         """One frame of a framed archive (archive.py): the batch's coded payload, with
         the members' names left to the archive's index. Its checksum covers its bytes and
-        the codec state that decides how they decode (check_state)."""
+        the codec state that decides how they decode (check_state). own_model: a frame of
+        a model other than the archive's, with its members' positions (version 9)."""
         payload = self.encode(batch)
         return container.coded_payload(
             self.model.sha256, self.check_state(), self.quality, list(batch.images),
-            payload.stream, self.mode, self.frame_version, packed=True, named=False)
+            payload.stream, self.mode, self.frame_version, packed=True, named=False,
+            own_model=own_model, positions=positions)
 
     def frame_intact(self, vz: VzFile) -> bool:
         """Whether a frame's checksum holds (without decoding its stream)."""

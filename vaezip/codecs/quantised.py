@@ -55,6 +55,14 @@ class QuantisedCodec(Codec):
         stream = entropy.encode_indices(entropy.quantise(mu, self.grid), self.grid)
         return Payload(stream=stream, check=self.grid_bytes)
 
+    def reconstruct(self, batch: Batch) -> np.ndarray:
+        """What decoding these images' files shows: the decoder's output for the
+        dequantised latents, float32 [N, 784] in [0, 1] (the identity guard reads it)."""
+        index = entropy.quantise(batch.encoded(self.model)[0], self.grid)
+        mu, _ = entropy.dequantise(index, self.grid, self.model.config.latent_dim,
+                                   self.model.entry.codec["sigma_units"])
+        return self.model.decode(mu, batch.digits).reshape(len(mu), -1)
+
     def encode_each(self, batch: Batch) -> list[Payload]:
         index = entropy.quantise(batch.encoded(self.model)[0], self.grid)
         return [Payload(stream=entropy.encode_indices(index[i : i + 1], self.grid),
