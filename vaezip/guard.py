@@ -120,8 +120,9 @@ class GuardPlan:
 
     def flags(self, codec, batch) -> np.ndarray:
         """Which images of a batch to code near-lossless: bool [N]. Only images given as
-        28x28 8-bit gray digits can be (their model-space pixels are their levels), and
-        not inputs the encoder warned are not digits."""
+        28x28 8-bit gray digits can be (their model-space pixels are their levels). Those
+        the encoder warned do not look like digits can: their near-lossless records drop
+        the score, which only said that the lossy decoding would not resemble them."""
         flags = np.zeros(len(batch), dtype=bool)
         rows = np.flatnonzero(_plain_digits(batch))
         if len(rows):
@@ -143,7 +144,8 @@ def _plain_digits(batch) -> np.ndarray:
     """bool [N]: images stored as 28x28 8-bit gray, light on dark, as they are."""
     from vaezip.records import placement_record
 
-    plain = np.array([set(placement_record(p)) == {"name"} for p in batch.images], dtype=bool)
+    plain = np.array([set(placement_record(p)) <= {"name", "nondigit"} for p in batch.images],
+                     dtype=bool)
     exact = (np.rint(batch.pixels * 255).astype(np.float32) / 255 == batch.pixels).all(axis=1)
     return plain & exact
 
