@@ -95,3 +95,18 @@ def test_the_checksum_covers_the_maximum_error(tmp_path):
     other = data[: start + 1] + bytes([data[start + 1] & 0xF0 | 5]) + data[start + 2 :]
     with pytest.raises(FormatError, match="checksum"):
         vaezip.decompress(other)
+
+
+@pytest.mark.parametrize("name", ["mnist-vae-lossless-16g", "mnist-vae-lossless"])
+@pytest.mark.parametrize("max_error", [0, 3])
+def test_one_stream_per_image_batched_is_the_same_bytes(name, max_error, digits, monkeypatch):
+    """Single files (lossless, near-lossless, the identity guard's) code many images' networks
+    at once (encode_exact_each); each stream must be what coding its image alone gives."""
+    from vaezip.codecs import bitsback
+    from vaezip.model import load
+
+    model = load(name).exact
+    levels = digits[:12].reshape(12, -1)
+    monkeypatch.setattr(bitsback, "EACH_MASSES", 5 * 784 * 256)  # several batches
+    assert bitsback.encode_exact_each(model, levels, max_error) == [
+        bitsback.encode_exact(model, levels[i : i + 1], max_error) for i in range(12)]

@@ -50,6 +50,11 @@ class LosslessCodec(Codec):
         return Payload(stream=bitsback.encode_exact(self.model.exact, batch.levels),
                        check=batch.levels.tobytes())
 
+    def encode_each(self, batch: Batch) -> list[Payload]:
+        return [Payload(stream=stream, check=batch.levels[i].tobytes())
+                for i, stream in enumerate(bitsback.encode_exact_each(
+                    self.model.exact, batch.levels))]
+
     @staticmethod
     def _check_records(vz, label: str) -> None:
         for p in vz.images:

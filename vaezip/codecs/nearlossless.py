@@ -51,6 +51,11 @@ class NearLosslessCodec(LosslessCodec):
         return Payload(stream=bitsback.encode_exact(self.model.exact, batch.levels,
                                                     self.max_error), check=self.check_state())
 
+    def encode_each(self, batch: Batch) -> list[Payload]:
+        return [Payload(stream=stream, check=self.check_state())
+                for stream in bitsback.encode_exact_each(self.model.exact, batch.levels,
+                                                         self.max_error)]
+
     def _decode(self, vz, label: str) -> Pixels:
         self._check_records(vz, label)
         if not self.frame_intact(vz):
