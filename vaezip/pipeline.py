@@ -148,7 +148,7 @@ def _score_nondigits(model, pixels: np.ndarray, posterior, images: list,
         images[i] = replace(images[i], nondigit=int(hundredths[i]))
         warnings.append(f"{sources[i].label}: does not look like a digit (score "
                         f"{hundredths[i] / 100:.2f}; {CALIBRATION_QUANTILE:.1%} of training "
-                        f"digits score under 1): the decoded image will not resemble it")
+                        f"digits score under 1): a lossy decoding will not resemble it")
     return warnings
 
 
