@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vaezip.guard import fit_classifier
+
 
 class DigitCNN(nn.Module):
     def __init__(self):
@@ -29,28 +31,6 @@ class DigitCNN(nn.Module):
         return torch.cat([self(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)])
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int,
-        seed: int, cosine: bool = False) -> nn.Module:
-    """Train a classifier with Adam (lr 1e-3, decayed on a cosine with cosine=True) on
-    cross-entropy, in a seeded order per epoch; returned in eval mode."""
-    import math
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for epoch in range(epochs):
-        if cosine:
-            for group in optimizer.param_groups:
-                group["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-        model.train()
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + epoch))
-        for i in range(0, len(x), batch_size):
-            idx = order[i : i + batch_size]
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return model.eval()
-
-
 def train_classifier(data_dir, epochs: int = 3, seed: int = 0) -> tuple[DigitCNN, float]:
     """(classifier, accuracy on the 10,000 test digits)."""
     from vaezip.data import load_mnist, to_model_space
@@ -59,7 +39,7 @@ def train_classifier(data_dir, epochs: int = 3, seed: int = 0) -> tuple[DigitCNN
     test = load_mnist(data_dir, train=False, download=False)
     x, y = to_model_space(train.images), train.labels
     torch.manual_seed(seed)
-    model = fit(DigitCNN(), x, y, epochs, batch_size=128, seed=seed)
+    model = fit_classifier(DigitCNN(), x, y, epochs, batch_size=128, seed=seed)
     accuracy = (model.predict(to_model_space(test.images)) == test.labels).float().mean().item()
     return model, accuracy
 

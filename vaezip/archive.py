@@ -300,7 +300,6 @@ class ArchiveReader:
                                   f"before it")
         return vz
 
-
     def close(self) -> None:
         if self._bytes is None:
             self._file.close()

@@ -175,12 +175,14 @@ def guarded_single_files(codec, plan: GuardPlan | None, batch) -> tuple[list[byt
                                                                           np.ndarray]:
     """A single .vz file per image, lossy or, where the guard flags it, near-lossless; and
     the flags (bool [N])."""
-    files = codec.single_files(batch)
     flags = plan.flags(codec, batch) if plan is not None else np.zeros(len(batch), bool)
-    flagged = np.flatnonzero(flags)
-    if len(flagged):
-        fallback = plan.fallback.single_files(plan.fallback_batch(batch, flagged))
-        for i, data in zip(flagged, fallback, strict=True):
+    if not flags.any():
+        return codec.single_files(batch), flags
+    kept, flagged = np.flatnonzero(~flags), np.flatnonzero(flags)
+    files: list[bytes] = [b""] * len(batch)
+    for rows, made in ((kept, codec.single_files(batch.take(kept))),
+                       (flagged, plan.fallback.single_files(plan.fallback_batch(batch, flagged)))):
+        for i, data in zip(rows, made, strict=True):
             files[i] = data
     return files, flags
 
@@ -209,19 +211,8 @@ def train_guard(model, quality: int, images, labels, *, seed: int = 1,
     y = torch.cat([labels[fit], labels[fit]])
     torch.manual_seed(seed)
     reader = nn.Sequential(nn.Linear(784, READER_WIDTH), nn.ReLU(), nn.Linear(READER_WIDTH, 10))
-    optimizer = torch.optim.Adam(reader.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    for epoch in range(epochs):
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + epoch))
-        for i in range(0, len(x), 256):
-            idx = order[i : i + 256]
-            loss = nn.functional.cross_entropy(reader(x[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        schedule.step()
-        if on_epoch:
-            on_epoch(epoch + 1, loss.item())
+    fit_classifier(reader, x, y, epochs, batch_size=256, seed=seed, cosine=True,
+                   on_epoch=on_epoch)
     weights = {"w1": reader[0].weight.detach().T, "b1": reader[0].bias.detach(),
                "w2": reader[2].weight.detach().T, "b2": reader[2].bias.detach()}
     # Stored as float16: the guard reads the rounded weights, so calibrate with them.
@@ -234,6 +225,32 @@ def train_guard(model, quality: int, images, labels, *, seed: int = 1,
     return guard, {"held_out_accuracy": round(accuracy, 4),
                    "held_out_flagged": round(float(guard.flags(pixels[held], decoded[held])
                                                    .mean()), 4)}
+
+
+def fit_classifier(model, x, y, epochs: int, batch_size: int, seed: int, cosine: bool = False,
+                   on_epoch=None):
+    """Train a classifier (a torch module: x [N, 784] -> logits) with Adam at 1e-3 (decayed
+    on a cosine over the epochs with cosine=True) on cross-entropy, in a seeded order per
+    epoch; returned in eval mode. The guard's reader, and the benchmarks' judge."""
+    import torch
+    from torch import nn
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs) if cosine else None
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + epoch))
+        for i in range(0, len(x), batch_size):
+            idx = order[i : i + batch_size]
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        if on_epoch:
+            on_epoch(epoch + 1, loss.item())
+    return model.eval()
 
 
 def guard_bytes(guard: Guard, recipe: dict, metrics: dict) -> bytes:
