@@ -10,6 +10,7 @@ from PIL import Image
 
 import vaezip
 from vaezip import archive
+from vaezip.guard import FALLBACK_MODEL
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_archives_are_framed_and_the_same_for_any_thread_count(run_cli, digit_di
     # 40 + 40 + 40 + 10, each chunk followed by the digits its identity guard coded
     # near-lossless in a frame of their own (test_guard.py)
     assert [len(f.names) for f in reader.frames] == [39, 1, 39, 1, 38, 2, 10]
-    assert [f.model for f in reader.frames][4:6] == [None, "mnist-vae-lossless-16g"]
+    assert [f.model for f in reader.frames][4:6] == [None, FALLBACK_MODEL]
     assert reader.frames[5].names == ["0092.png", "0126.png"]
     assert reader.count == 130
     assert reader.names[:2] == ["0000.png", "0001.png"] and "sub/0009.png" in reader.names

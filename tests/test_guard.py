@@ -13,7 +13,7 @@ from PIL import Image
 import vaezip
 from vaezip import archive, container, registry
 from vaezip.errors import FormatError
-from vaezip.guard import guard_path, load_guard
+from vaezip.guard import FALLBACK_MODEL, guard_path, load_guard
 
 # Of the mini set's first 130 test digits, the shipped guard flags these (their -Q 2
 # decodings move its reader's labels past the threshold).
@@ -59,7 +59,7 @@ def test_guarded_archives_keep_input_order_and_bound_the_guarded_digits(digits):
         else:
             assert np.array_equal(np.asarray(image), np.asarray(lossy_image)), i
     reader = archive.ArchiveReader(data, "a.vz")
-    assert [f.model for f in reader.frames] == [None, "mnist-vae-lossless-16g"]
+    assert [f.model for f in reader.frames] == [None, FALLBACK_MODEL]
     guard_frame = reader.frame(1)
     assert (guard_frame.declared_version, guard_frame.version) == (9, container.NEAR_VERSION)
     assert guard_frame.positions == tuple(FLAGGED) and guard_frame.quality + 1 == 16
@@ -69,7 +69,7 @@ def test_guarded_archives_keep_input_order_and_bound_the_guarded_digits(digits):
 def test_an_archive_of_guarded_digits_only_lists_no_positions(digits):
     data = vaezip.compress([digits[i] for i in FLAGGED])
     reader = archive.ArchiveReader(data, "a.vz")
-    assert [f.model for f in reader.frames] == ["mnist-vae-lossless-16g"]
+    assert [f.model for f in reader.frames] == [FALLBACK_MODEL]
     assert reader.model == "mnist-bvae-32d" and reader.frame(0).positions is None
     out = vaezip.decompress(data)
     assert all(_within(image, digits[i], 16) for (_, image), i in zip(out, FLAGGED, strict=True))
@@ -82,7 +82,7 @@ def test_single_files_fall_back_to_near_lossless(run_cli, digits, tmp_path):
     assert r.code == 0 and "1 of 2 digits guarded" in r.out, r
     risky = container.loads((tmp_path / "risky.vz").read_bytes(), "risky.vz")
     assert (risky.model, risky.mode, risky.quality + 1) == (
-        "mnist-vae-lossless-16g", "near-lossless", 16)
+        FALLBACK_MODEL, "near-lossless", 16)
     assert container.loads((tmp_path / "plain.vz").read_bytes(), "p").mode == "quantised"
     assert run_cli("decode", tmp_path / "risky.vz", "-o", tmp_path / "back.png").code == 0
     assert _within(Image.open(tmp_path / "back.png"), digits[92], 16)
@@ -123,6 +123,9 @@ def test_the_shipped_guard_is_the_recorded_recipe():
             meta = f.metadata()
         assert json.loads(meta["recipe"]) == recipe
         assert json.loads(meta["metrics"])["held_out_flagged"] == pytest.approx(0.03, abs=0.002)
+        # the light model: several times faster to code than the 16-group one (issue 18)
+        assert meta["fallback"] == FALLBACK_MODEL == "mnist-vae-lossless-lite"
+        assert registry.find(FALLBACK_MODEL).config.hidden == (128, 128)
 
 
 def test_a_guard_trains_and_flags_its_share_of_held_out_digits():
@@ -158,13 +161,13 @@ def _bad(data: bytes, message: str):
 def test_version_9_frames_are_validated(digits):
     data = vaezip.compress([digits[i] for i in range(90, 95)])  # 92 is guarded
     header, body = _archive_parts(data)
-    assert set(header) == {"0", "1:mnist-vae-lossless-16g", "mnist-bvae-32d"}
+    assert set(header) == {"0", f"1:{FALLBACK_MODEL}", "mnist-bvae-32d"}
     # The frame's tensor, renamed to a plain frame: its version 9 payload no longer fits.
     renamed = {("1" if k.startswith("1:") else k): v for k, v in header.items()}
     _bad(_rebuild(renamed, body), "version 9 is for archive frames that name their own model")
     _bad(_rebuild({("1:Bad" if k.startswith("1:") else k): v for k, v in header.items()},
                   body), "frame 1 names an invalid model")
-    start = header["1:mnist-vae-lossless-16g"]["data_offsets"][0]
+    start = header[f"1:{FALLBACK_MODEL}"]["data_offsets"][0]
     payload = bytearray(body)
     payload[start] = container.NEAR_VERSION << 4 | container.MODE_NEAR  # not 9
     _bad(_rebuild(header, bytes(payload)), "must be version 9, not 7")
@@ -172,7 +175,7 @@ def test_version_9_frames_are_validated(digits):
     guarded = archive.ArchiveReader(data, "a.vz").frame_bytes(1)  # 92 at place 2 of 5
     one = archive.ArchiveReader(vaezip.compress([digits[0], digits[1]]), "b.vz")
     lossy = one.frame_bytes(0)  # two members: place 2 of 3 fits, then not with one member
-    model = "mnist-vae-lossless-16g"
+    model = FALLBACK_MODEL
     framed = archive.framed_bytes("mnist-bvae-32d", [(lossy, ["a", "b"], None),
                                                      (guarded, ["c"], model)])
     assert [n for n, _ in vaezip.decompress(framed)] == ["a", "b", "c"]

@@ -41,7 +41,7 @@ HELD_OUT = 5_000  # training digits kept from the reader, to set the threshold o
 # agreement at 99.52% for 3% of test digits flagged, at ~14.3 B per digit packed.
 FLAG_SHARE = 0.03
 FALLBACK_MAX_ERROR = 16  # the cheapest near-lossless setting; it keeps 99.96% of identities
-FALLBACK_MODEL = "mnist-vae-lossless-16g"
+FALLBACK_MODEL = "mnist-vae-lossless-lite"
 
 
 @dataclass(frozen=True)

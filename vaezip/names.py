@@ -30,6 +30,7 @@ SHORT_NAMES = {
     "L": "mnist-vae-lossless",
     "M": "mnist-vae-2d-mse",
     "N": "mnist-vae-binary",
+    "T": "mnist-vae-lossless-lite",
     "V": "mnist-vae-16d",
 }
 SHORT_NAME_OF = {model: short for short, model in SHORT_NAMES.items()}

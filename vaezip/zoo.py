@@ -71,6 +71,15 @@ RECIPES: dict[str, tuple[ModelConfig, TrainSettings]] = {
                     groups=16),
         TrainSettings(epochs=40, batch_size=128, lr=1e-3, seed=0, kl_warmup_epochs=5),
     ),
+    # The identity guard's fallback (guard.py, issue 18): a light lossless model for
+    # `--max-error 16`, where bins of 33 levels leave little for a wide network to add.
+    # 128 wide and 8 latent dims: the exact coder runs its networks and the posterior's
+    # bins several times faster than the 16g model's.
+    "mnist-vae-lossless-lite": (
+        ModelConfig(arch="vae", likelihood="logistic", latent_dim=8, hidden=(128, 128),
+                    groups=16),
+        TrainSettings(epochs=30, batch_size=128, lr=1e-3, seed=0, kl_warmup_epochs=5),
+    ),
     # Tried for --lossless (issue 17), not shipped: the same with 5 logistics per pixel.
     # 1.2004 bits/dim test -ELBO after 40 epochs at ~73 s each (16g: 1.2051), but it
     # trained to 1.169: the heads overfit.
@@ -78,6 +87,13 @@ RECIPES: dict[str, tuple[ModelConfig, TrainSettings]] = {
         ModelConfig(arch="vae", likelihood="logistic", latent_dim=32, hidden=(512, 512),
                     groups=16, mixture=5),
         TrainSettings(epochs=40, batch_size=128, lr=1e-3, seed=0, kl_warmup_epochs=5),
+    ),
+    # The same as m5, on a schedule of 60 epochs instead of 40: the 16g recipe gained 0.01
+    # bits/dim from 30 to 40 epochs, and m5's test -ELBO was still falling at its end.
+    "mnist-vae-lossless-16g-m5-60e": (
+        ModelConfig(arch="vae", likelihood="logistic", latent_dim=32, hidden=(512, 512),
+                    groups=16, mixture=5),
+        TrainSettings(epochs=60, batch_size=128, lr=1e-3, seed=0, kl_warmup_epochs=5),
     ),
     # Tried against that overfitting, not shipped: dropout 0.1 on the decoder's hidden
     # units. Worse: 1.2231 bits/dim test -ELBO after 40 epochs (~74 s each); it trained to
@@ -106,7 +122,7 @@ GUARDS: dict[str, dict] = {"mnist-bvae-32d": {"quality": 2, "seed": 1}}
 
 
 # Recipes kept as the record of what was tried and not shipped: trained only when named.
-TRIED = ("mnist-vae-lossless-16g-m5", "mnist-vae-lossless-16g-m5d")
+TRIED = ("mnist-vae-lossless-16g-m5", "mnist-vae-lossless-16g-m5d", "mnist-vae-lossless-16g-m5-60e")
 
 
 def shipped_recipes() -> list[str]:

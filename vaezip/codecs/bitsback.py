@@ -100,21 +100,25 @@ def level_bins(max_error: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.minimum(centres, LEVELS - 1).astype(np.uint8)
 
 
-def _bin_masses(masses: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """[P, 256] level masses -> [P, B] bin masses. The sums are integers below 2^24, so
-    float32 holds them exactly in any order of addition."""
-    return masses if len(starts) == LEVELS else np.add.reduceat(masses, starts, axis=1)
-
-
-def _group_masses(model, z_index: np.ndarray):
-    """The pixel groups of a chunk's images in coding order (one group of every pixel for
-    a plain decoder), and a function (g, levels [n, D]) -> group g's level masses, given
-    the levels of the groups before it (exact.ExactModel.group_masses)."""
+def _all_masses(model, z_index: np.ndarray, levels: np.ndarray, starts: np.ndarray):
+    """For an encoder, which has every level: the pixel groups in coding order, and each
+    group's bin masses [n * |g|, B] (as _group_masses gives them one by one)."""
     if not model.config.groups:
-        masses = model.pixel_masses(z_index)
+        return [slice(None)], [model.pixel_masses(z_index, starts)]
+    return model.pixel_groups, model.all_group_masses(model.trunk(z_index), levels, starts)
+
+
+def _group_masses(model, z_index: np.ndarray, starts: np.ndarray):
+    """The pixel groups of a chunk's images in coding order (one group of every pixel for
+    a plain decoder), and a function (g, levels [n, D]) -> group g's bin masses [P, B]
+    (level masses where the bins are the 256 levels), given the levels of the groups before
+    it (exact.ExactModel.group_masses). A bin's mass is the sum of its levels' integer
+    masses, below 2^24: exact in float32."""
+    if not model.config.groups:
+        masses = model.pixel_masses(z_index, starts)
         return [slice(None)], lambda g, levels: masses
     h = model.trunk(z_index)  # [n, W]
-    return model.pixel_groups, lambda g, levels: model.group_masses(g, h, levels)
+    return model.pixel_groups, lambda g, levels: model.group_masses(g, h, levels, starts)
 
 
 def _bins(pixels: np.ndarray, max_error: int):
@@ -142,10 +146,11 @@ def encode_exact(model, pixels: np.ndarray, max_error: int = 0) -> bytes:
     for start, stop in chunks(len(pixels), EXACT_GROWTH):
         x = bins[start:stop]
         z = coder.decode(categorical, model.posterior_masses(shown[start:stop]))  # bits back
-        groups, masses = _group_masses(model, z.reshape(len(x), -1).astype(np.int64) - Z_RANGE)
+        groups, masses = _all_masses(model, z.reshape(len(x), -1).astype(np.int64) - Z_RANGE,
+                                     shown[start:stop], starts)
         for g in reversed(range(len(groups))):  # the last group first: decoded first to last
             coder.encode_reverse(x[:, groups[g]].ravel().astype(np.int32), categorical,
-                                 _bin_masses(masses(g, shown[start:stop]), starts))
+                                 masses[g])
         coder.encode_reverse(z, prior)
     return _strip_seed(coder.get_compressed(), seed)
 
@@ -175,10 +180,9 @@ def encode_exact_each(model, pixels: np.ndarray, max_error: int = 0) -> list[byt
         posterior = model.posterior_masses(shown).reshape(n, k, -1)
         coders = [constriction.stream.stack.AnsCoder(seed.copy()) for _ in range(n)]
         z = np.stack([c.decode(categorical, posterior[i]) for i, c in enumerate(coders)])
-        groups, masses = _group_masses(model, z.astype(np.int64) - Z_RANGE)
+        groups, masses = _all_masses(model, z.astype(np.int64) - Z_RANGE, shown, starts)
         for g in reversed(range(len(groups))):
-            group = _bin_masses(masses(g, shown), starts)
-            group = group.reshape(n, -1, group.shape[-1])
+            group = masses[g].reshape(n, -1, masses[g].shape[-1])
             for i, coder in enumerate(coders):
                 coder.encode_reverse(bins[i, groups[g]].ravel().astype(np.int32), categorical,
                                      group[i])
@@ -207,9 +211,10 @@ def decode_exact(model, data: bytes, count: int, pixels_per_image: int,
         for start, stop in reversed(chunks(count, EXACT_GROWTH)):
             n = stop - start
             z = coder.decode(prior, n * k)
-            groups, masses = _group_masses(model, z.reshape(n, k).astype(np.int64) - Z_RANGE)
+            groups, masses = _group_masses(model, z.reshape(n, k).astype(np.int64) - Z_RANGE,
+                                           starts)
             for g, pixels in enumerate(groups):
-                x = coder.decode(categorical, _bin_masses(masses(g, out[start:stop]), starts))
+                x = coder.decode(categorical, masses(g, out[start:stop]))
                 if x.min() < 0 or x.max() >= len(starts):
                     raise FormatError("lossless stream is damaged (pixel out of range)")
                 out[start:stop, pixels] = decoded[x].reshape(n, -1)

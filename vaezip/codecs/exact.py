@@ -197,6 +197,11 @@ class ExactModel:
         """Integer-valued float64 in, the last layer's integer sums out (units 2^-30), or
         with relu_last its activations (units 2^-14)."""
         for i, (weight, bias, scale) in enumerate(layers):
+            if i == 0:  # skip the inputs that are 0 in every image (an MNIST digit's pixels
+                # mostly are): a sum over fewer terms, the same integer
+                used = np.flatnonzero(x.any(axis=0))
+                if len(used) < 0.9 * x.shape[1]:
+                    x, weight = x[:, used], weight[used]
             x = x @ weight + bias  # exact: integer operands, every sum below 2^53
             if relu_last or i < len(layers) - 1:
                 x = np.clip(np.floor(x * scale), 0, ACT_MAX)  # ReLU, back to 2^-14 units
@@ -241,24 +246,46 @@ class ExactModel:
     def _z_input(z_index: np.ndarray) -> np.ndarray:
         return z_index.astype(np.float64) * (2.0**ACT_BITS / Z_BINS)  # exact: a power of 2
 
-    def pixel_masses(self, z_index: np.ndarray) -> np.ndarray:
+    def pixel_masses(self, z_index: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
         """z bins j [n, K] -> float32 [n * D, 256]: each pixel's frequencies of the 256
-        levels, integers >= 1 summing to 2^23 + 256. (Not for a group decoder, whose
-        probabilities depend on the pixels: see trunk and group_masses.)"""
-        return self._masses(self._run(self._decoder, self._z_input(z_index)))
+        levels, integers >= 1 summing to 2^23 + 256; with starts (the first level of each
+        bin, ascending from 0), of the bins instead: [n * D, B], each the sum of its levels'.
+        (Not for a group decoder, whose probabilities depend on the pixels: see trunk and
+        group_masses.)"""
+        return self._masses(self._run(self._decoder, self._z_input(z_index)), starts)
 
     def trunk(self, z_index: np.ndarray) -> np.ndarray:
         """A group decoder's features h of z bins j [n, K]: integers [n, W] (2^-14 units)."""
         return self._run(self._decoder, self._z_input(z_index), relu_last=True)
 
-    def group_masses(self, group: int, h: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """Group g's level frequencies, float32 [n * |g|, 256] (as pixel_masses), from the
-        trunk's h [n, W] and the images' levels [n, D] (only groups 0 .. g-1 are read)."""
-        seen = [levels[:, p].astype(np.float64) for p in self.pixel_groups[:group]]
-        return self._masses(self._run(self._heads[group], np.concatenate([h, *seen], axis=1)))
+    def group_masses(self, group: int, h: np.ndarray, levels: np.ndarray,
+                     starts: np.ndarray | None = None) -> np.ndarray:
+        """Group g's level (or bin) frequencies, float32 [n * |g|, 256] (as pixel_masses),
+        from the trunk's h [n, W] and the images' levels [n, D] (only groups 0 .. g-1 are
+        read)."""
+        return self._masses(self._head_sums(group, h, levels), starts)
 
-    def _masses(self, acc: np.ndarray) -> np.ndarray:
-        """The last layer's sums [n, 3 M P] (units 2^-30) -> float32 [n * P, 256]."""
+    def _head_sums(self, group: int, h: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Group g's head on h and the levels of groups 0 .. g-1: its last layer's sums."""
+        seen = [levels[:, p].astype(np.float64) for p in self.pixel_groups[:group]]
+        return self._run(self._heads[group], np.concatenate([h, *seen], axis=1))
+
+    def all_group_masses(self, h: np.ndarray, levels: np.ndarray,
+                         starts: np.ndarray | None = None) -> list[np.ndarray]:
+        """Every group's masses (group_masses of each g) at once, for an encoder, which has
+        all the levels: the heads run one by one, the masses of all pixels in one pass."""
+        n, m = len(h), self.config.mixture
+        acc = [self._head_sums(g, h, levels).reshape(n, 3, m, -1)
+               for g in range(self.config.groups)]
+        masses = self._masses(np.concatenate(acc, axis=3).reshape(n, -1), starts)
+        masses = masses.reshape(n, -1, masses.shape[-1])  # [n, D in group order, B]
+        bounds = np.cumsum([0, *(len(p) for p in self.pixel_groups)])
+        return [masses[:, a:b].reshape(-1, masses.shape[-1])
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def _masses(self, acc: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+        """The last layer's sums [n, 3 M P] (units 2^-30) -> float32 [n * P, 256], or with
+        bin starts [n * P, B]."""
         n, m = len(acc), self.config.mixture
         params = acc.reshape(n, 3, m, -1)  # [n, 3, M, D]: logits, means, log scales
         logits = self._grid(params[:, 0], LOGIT_STEPS)
@@ -279,14 +306,30 @@ class ExactModel:
         start = (MEAN_LIMIT - means).reshape(n, m, -1).transpose(1, 0, 2).reshape(m, -1)
         scales = scales.transpose(1, 0, 2).reshape(m, -1)
         weights = weights.transpose(1, 0, 2).reshape(m, -1).astype(np.float32)
+        binned = starts is not None and len(starts) < LEVELS
+        # The edges read: all 255, or for bins only the edge below each bin's first level
+        # (a bin's mass telescopes to a difference of two of them, see below).
+        columns = starts[1:] - 1 if binned else slice(None)
+
+        def component(k, rows):  # [rows, edges]: component k's CDF at the edges, a copy
+            st, sc = start[k, rows], scales[k, rows]
+            if binned:
+                return windows[(st & 1)[:, None], sc[:, None], (st >> 1)[:, None], columns]
+            return windows[st & 1, sc, st >> 1]
+
         # float32 is exact: every product and partial sum is an integer <= 2^23.
-        edges = windows[start[0] & 1, scales[0], start[0] >> 1]  # [n D, 255], a copy
+        edges = component(0, slice(None))
         edges *= weights[0][:, None]
         for k in range(1, m):  # most other components weigh 0 out of 2^8: skip those rows
             rows = np.flatnonzero(weights[k])
-            st = start[k, rows]
-            edges[rows] += windows[st & 1, scales[k, rows], st >> 1] * weights[k, rows, None]
+            edges[rows] += component(k, rows) * weights[k, rows, None]
         total = float(1 << (MIX_BITS + CDF_BITS))
+        if binned:  # sum over a bin's levels of (edge above - edge below + 1)
+            bounds = np.empty((len(edges), len(starts) + 1), dtype=np.float32)
+            bounds[:, 0], bounds[:, 1:-1], bounds[:, -1] = 0, edges, total
+            masses = np.diff(bounds, axis=1)
+            masses += np.diff(np.append(starts, LEVELS)).astype(np.float32)
+            return masses
         masses = np.empty((len(edges), LEVELS), dtype=np.float32)
         masses[:, 0] = edges[:, 0]
         np.subtract(edges[:, 1:], edges[:, :-1], out=masses[:, 1 : LEVELS - 1])
