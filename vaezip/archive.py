@@ -7,7 +7,7 @@ a digit's code is smaller than one). Its tensors, all uint8 and one-dimensional,
   0, 1, 2, ...              one per frame: a coded payload (container.coded_payload,
                             version 5) of up to FRAME_IMAGES images, with its own stream
                             and its own CRC-32 over the model's hash and its bytes
-  3:mnist-vae-lossless-16g  (version 9) a frame coded with the model it names, not the
+  3:mnist-vae-lossless-lite (version 9) a frame coded with the model it names, not the
                             archive's: the identity guard's near-lossless digits (guard.py).
                             Its payload may list where its members sit among those of the
                             frame before it (merge_listing), so members keep input order

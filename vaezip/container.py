@@ -68,7 +68,7 @@ NEAR_VERSION = 7
 # in any mode; otherwise read as the version the mode would have (base_version). Archives
 # keep the full name: 13 bytes are nothing next to an archive, and much next to a digit.
 SHORT_VERSION = 8
-# Archive frames whose tensor names a model of their own ("3:mnist-vae-lossless-16g",
+# Archive frames whose tensor names a model of their own ("3:mnist-vae-lossless-lite",
 # archive.py), in any mode; otherwise read as the frame version the mode would have
 # (base_version). Such a frame may list its members' positions among those of the frame
 # before it (FLAG_POSITIONS), so that an archive keeps its members in input order.

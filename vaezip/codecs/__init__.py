@@ -45,13 +45,13 @@ class Batch:
         return len(self.images)
 
     def __getitem__(self, part: slice) -> Batch:
-        return Batch(self.pixels[part], self.images[part],
-                     None if self.levels is None else self.levels[part],
-                     None if self.posterior is None else tuple(a[part] for a in self.posterior))
+        return self.take(part)
 
     def take(self, rows) -> Batch:
-        """The images at rows (an integer array), in that order."""
-        return Batch(self.pixels[rows], tuple(self.images[i] for i in rows),
+        """The images at rows (a slice, or an integer array: in that order)."""
+        images = self.images[rows] if isinstance(rows, slice) else tuple(
+            self.images[i] for i in rows)
+        return Batch(self.pixels[rows], images,
                      None if self.levels is None else self.levels[rows],
                      None if self.posterior is None else tuple(a[rows] for a in self.posterior))
 

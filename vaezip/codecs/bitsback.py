@@ -103,13 +103,11 @@ def level_bins(max_error: int) -> tuple[np.ndarray, np.ndarray]:
 def _all_masses(model, z_index: np.ndarray, levels: np.ndarray, starts: np.ndarray):
     """For an encoder, which has every level: the pixel groups in coding order, and each
     group's bin masses [n * |g|, B] (as _group_masses gives them one by one)."""
-    if not model.config.groups:
-        return [slice(None)], [model.pixel_masses(z_index, starts)]
-    h = model.trunk(z_index)
-    if len(starts) == LEVELS:  # 256 masses a pixel: a group at a time stays in cache (faster)
-        return model.pixel_groups, [model.group_masses(g, h, levels)
-                                    for g in range(len(model.pixel_groups))]
-    return model.pixel_groups, model.all_group_masses(h, levels, starts)
+    if model.config.groups and len(starts) < LEVELS:  # bins: every group's in one pass
+        return model.pixel_groups, model.all_group_masses(model.trunk(z_index), levels, starts)
+    # 256 masses a pixel: a group at a time stays in cache (faster)
+    groups, masses = _group_masses(model, z_index, starts)
+    return groups, [masses(g, levels) for g in range(len(groups))]
 
 
 def _group_masses(model, z_index: np.ndarray, starts: np.ndarray):
