@@ -1,7 +1,7 @@
 """Lossless coding of the 10,000 MNIST test digits: vaezip's bits-back coder against PNG,
 lossless WebP, the general-purpose compressors and the published results.
 
-For each lossless model (--models; default: the --lossless default and the model it
+For each lossless model (--models; default: the --lossless default and the models it
 replaced), vaezip packs all 10,000 digits into one archive with the functions `vaezip
 encode --lossless --pack` runs (pipeline.py), reads it back, and checks every pixel. The
 rate is quoted next to the model's negative ELBO on the same digits (one posterior sample
@@ -118,7 +118,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--limit", type=int, default=None, help="first N test digits")
     parser.add_argument("--single", type=int, default=500, help="digits coded one file each")
-    parser.add_argument("--models", nargs="+", default=[LOSSLESS_MODEL, "mnist-vae-lossless"])
+    parser.add_argument("--models", nargs="+", default=[LOSSLESS_MODEL, "mnist-vae-lossless-16g",
+                                                        "mnist-vae-lossless"])
     args = parser.parse_args()
     digits = mnist_test_digits(args.data_dir, args.limit)
     n = len(digits)

@@ -71,7 +71,7 @@ def test_list_and_test(run_cli, digit_dir, tmp_path, small_frames):
     r = run_cli("list", tmp_path / "a.vz", "--json")
     info = json.loads(r.out)
     assert info["images"] == 130 and info["model"] == "mnist-bvae-32d" and info["quality"] == [5]
-    assert info["mode"] == "quantised" and info["format"] == 5 and len(info["frames"]) == 4
+    assert info["mode"] == "quantised" and info["format"] == 10 and len(info["frames"]) == 4
     members = {m["name"]: m for m in info["members"]}
     # Full paths in order: the 117 top-level digits, then sub/ (member 117: frame 2).
     assert info["members"][117] == members["sub/0009.png"] == {
@@ -172,3 +172,80 @@ def test_an_archive_from_standard_input_decodes_into_a_directory(digit_dir, tmp_
     assert _pngs(tmp_path / "out").keys() == _pngs(digit_dir).keys()
     r = vaezip("decode", "-", stdin=data)
     assert r.returncode == 2 and b"needs -o DIR" in r.stderr
+
+
+@pytest.mark.parametrize("name, after", [
+    ("00099.png", "00100.png"), ("9.png", "10.png"), ("199", "200"), ("x09y.png", "x10y.png"),
+    ("run7/img12.png", "run7/img13.png"), ("frame-0001-left.png", "frame-0002-left.png"),
+    ("a.png", None), ("sub/b.png", None)])
+def test_next_name_counts_up_the_last_number(name, after):
+    assert archive.next_name(name) == after
+
+
+def test_a_compact_index_gives_back_every_name():
+    """Series across frame breaks, gaps, restarts and names without a number all round-trip,
+    and a numbered series costs almost nothing."""
+    import lzma
+
+    lists = ["\n".join(f"{i:05d}.png" for i in range(0, 700)),
+             "\n".join([*(f"{i:05d}.png" for i in range(700, 1000)), "a.png", "b.png",
+                        "sub/x9.png", "sub/x10.png", "sub/x12.png", "01.png", "00002.png"]),
+             "\n".join(f"c{i}.jpg" for i in range(8, 120))]
+    compact, full = archive.index_bytes(lists, True), archive.index_bytes(lists, False)
+    text = lzma.decompress(compact[4:], format=lzma.FORMAT_RAW, filters=archive._LZMA_FILTERS)
+    assert text.decode().count(archive.SUCCESSOR) == 699 + 300 + 1 + 111  # 00700 follows 00699
+    assert archive._expand_index(text.decode()) == "\n\n".join(lists)
+    assert len(compact) < 100 < 500 < len(full)
+
+
+def test_archives_write_a_compact_index_and_read_both(run_cli, digit_dir, tmp_path, small_frames):
+    """Archives are version 10 with a compact index; one appended to a version 5 archive
+    keeps the old frames as they are and gets a compact index for all of them."""
+    from pathlib import Path
+
+    golden = Path(__file__).resolve().parent / "data" / "golden"
+    assert run_cli("encode", digit_dir, "--pack", "--no-guard", "-o", tmp_path / "a.vz").code == 0
+    reader = archive.ArchiveReader(tmp_path / "a.vz", "a.vz")
+    assert {reader._frame_version(i) for i in range(len(reader.frames))} == {10}
+    assert reader.names == sorted(_pngs(digit_dir)) and not reader.index_damaged
+    old = tmp_path / "old.vz"
+    old.write_bytes((golden / "framed-pack.vz").read_bytes())  # format 5: names in full
+    assert run_cli("encode", digit_dir, "--pack", "--append", "--no-guard", "-o", old).code == 0
+    reader = archive.ArchiveReader(old, "old.vz")
+    assert [reader._frame_version(i) for i in range(len(reader.frames))] == [5, 10, 10, 10, 10]
+    assert reader.names == ["d0.png", "d1.png", "d2.png", "d3.png", "d4.png", "d5.png",
+                            "sub/deep.png", *sorted(_pngs(digit_dir))]
+    assert run_cli("decode", old, "-o", tmp_path / "out").code == 0
+    assert (tmp_path / "out" / "d5.png").is_file() and (tmp_path / "out" / "0042.png").is_file()
+
+
+def _two_digits() -> list[np.ndarray]:
+    with np.load(MINI) as mini:
+        return list(mini["test_images"][:2])
+
+
+def test_a_successor_with_nothing_before_it_is_a_damaged_index():
+    reader = archive.ArchiveReader(vaezip.compress(_two_digits()), "x.vz")
+    payloads = [reader.frame_bytes(i) for i in range(len(reader.frames))]
+    names = [archive.SUCCESSOR + "\n" + "\n".join(reader.frames[0].names[1:])]
+    bad = archive.framed_bytes(reader.model, [(payloads[0], ["a.png", "b.png"], None)])
+    assert archive.ArchiveReader(bad, "ok.vz").names == ["a.png", "b.png"]
+    index = archive.index_bytes(names, compact=False)  # written as is: SUCCESSOR first
+    head = archive._header(reader.model, [len(payloads[0])], len(index))
+    damaged = archive.ArchiveReader(head + payloads[0] + index, "bad.vz")
+    assert damaged.index_damaged and damaged.names[0].startswith("frame-0000000/")
+
+
+def test_version_10_is_only_for_an_archives_own_frames():
+    from vaezip import container
+    from vaezip.errors import FormatError
+
+    reader = archive.ArchiveReader(vaezip.compress(_two_digits()), "x.vz")
+    payload = reader.frame_bytes(0)
+    assert payload[0] >> 4 == container.COMPACT_INDEX_VERSION
+    assert container.parse_payload(reader.model, payload, "f", names=reader.frames[0].names)
+    with pytest.raises(FormatError, match="version 10 is for the frames"):
+        container.parse_payload(reader.model, payload, "f", names=reader.frames[0].names,
+                                own_model=True)
+    with pytest.raises(FormatError, match="version 10 is for the frames"):
+        container.parse_payload(reader.model, payload, "f")

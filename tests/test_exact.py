@@ -15,7 +15,8 @@ from PIL import Image
 from vaezip.codecs import bitsback, exact
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
-PLAIN, GROUPS = "mnist-vae-lossless", "mnist-vae-lossless-16g"  # the two lossless models
+# The lossless models: plain decoder, 16 pixel groups, and the same with 5 logistics.
+PLAIN, GROUPS, M5 = "mnist-vae-lossless", "mnist-vae-lossless-16g", "mnist-vae-lossless-16g-m5-60e"
 # What a machine other than the writer's may differ in (issue 14's defect report).
 FOREIGN = {
     "one thread": {"OPENBLAS_NUM_THREADS": "1"},
@@ -167,7 +168,8 @@ def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting,
     originals = sorted((GOLDEN / "in" / "digits").rglob("*.png"))
     for archive, bound in (("lossless4-pack.vz", 0), ("framed-lossless-pack.vz", 0),
                            ("near-pack.vz", 2),  # formats 4, 5 and 7
-                           ("groups-lossless-pack.vz", 0), ("groups-near-pack.vz", 2)):
+                           ("groups-lossless-pack.vz", 0), ("groups-near-pack.vz", 2),
+                           ("compact-lossless-pack.vz", 0), ("compact-near-pack.vz", 2)):
         out = tmp_path / f"decoded-{archive}"
         r = _vaezip(["decode", GOLDEN / archive, "-o", out, "-q"], env, tmp_path)
         assert r.returncode == 0, r.stderr
@@ -179,14 +181,14 @@ def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting,
             made = GOLDEN / "out" / archive.removesuffix(".vz") / relative
             assert np.array_equal(back, np.asarray(Image.open(made), int))
     for golden, source, args in (
-            ("framed-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", PLAIN]),
-            ("framed-pack.vz", "digits", ["--pack"]), ("short-seven.vz", "seven.png", []),
+            ("compact-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", M5]),
+            ("short-m5-lossless-seven.vz", "digits/d0.png", ["--lossless"]),  # the default
+            ("compact-pack.vz", "digits", ["--pack"]), ("short-seven.vz", "seven.png", []),
             ("short-lossless-seven.vz", "digits/d0.png", ["--lossless", "-m", GROUPS]),
-            ("scored-pack.vz", "mixed", ["--pack"]),  # with the nondigit scores
-            ("near-pack.vz", "digits", ["--pack", "--max-error", "2", "-m", PLAIN]),
-            ("groups-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", GROUPS]),
-            ("groups-near-pack.vz", "digits", ["--pack", "-e", "2", "-m", GROUPS]),
-            ("guarded-lite-pack.vz", "guarded", ["--pack"])):  # the identity guard's choices
+            ("compact-scored-pack.vz", "mixed", ["--pack"]),  # with the nondigit scores
+            ("short-near-seven.vz", "digits/d0.png", ["--max-error", "4", "-m", GROUPS]),
+            ("compact-near-pack.vz", "digits", ["--pack", "-e", "2", "-m", M5]),
+            ("compact-guarded-pack.vz", "guarded", ["--pack"])):  # the identity guard's choices
         source = GOLDEN / "in" / source
         out = tmp_path / golden
         r = _vaezip(["encode", source, *args, "-o", out, "-q"], env, tmp_path)

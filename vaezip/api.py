@@ -38,8 +38,8 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
     """Compress one image into a single-image .vz, or a list (any iterable) of images
     into a .vz archive, and return the file's bytes.
 
-    model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless-16g when lossless
-    or near-lossless).
+    model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless-16g-m5-60e when
+    lossless or near-lossless).
     quality: 1 (smallest) to 8 (most faithful) for coded files; default 2.
     lossless: every pixel back exactly; takes 28x28 8-bit grayscale images only.
     max_error: near-lossless, every pixel back within this many levels (1-16); takes

@@ -1,28 +1,33 @@
-"""Framed .vz archives (format 5; 9 with frames of a second model): many images in
+"""Framed .vz archives (format 10; 5 and 9 before the compact index): many images in
 independent frames.
 
 An archive is a safetensors file with no metadata block (as in the coded single files,
 a digit's code is smaller than one). Its tensors, all uint8 and one-dimensional, are:
 
   0, 1, 2, ...              one per frame: a coded payload (container.coded_payload,
-                            version 5) of up to FRAME_IMAGES images, with its own stream
-                            and its own CRC-32 over the model's hash and its bytes
+                            version 10; 5 in archives before it) of up to FRAME_IMAGES
+                            images, with its own stream and its own CRC-32 over the
+                            model's hash and its bytes
   3:mnist-vae-lossless-lite (version 9) a frame coded with the model it names, not the
                             archive's: the identity guard's near-lossless digits (guard.py).
                             Its payload may list where its members sit among those of the
                             frame before it (merge_listing), so members keep input order
   the model's name          the index: CRC-32 of the rest, then raw LZMA2 of the members'
                             names in UTF-8, one per line, with an empty line between frames
-                            (names hold no control characters, so this is unambiguous)
+                            (names hold no control characters, so this is unambiguous).
+                            Compact (when any frame is version 10): a name that follows
+                            the one before it in a numbered series (next_name) is
+                            written as the single character SUCCESSOR
 
 Two or more tensors tell it from a single file (one tensor, named after the model); the
-frames' version nibbles (5, or 9 where a frame names its model) give the format.
+frames' version nibbles (10, or 5 before the compact index; 9 where a frame names its
+model) give the format.
 
 A frame decodes on its own, so an archive can be listed, tested and extracted frame by
 frame, decoded by several processes at once, and salvaged around a damaged frame; the
 index names the members of a frame even when the frame is damaged. The writer streams
 frames into a temporary file, writes the safetensors header last and renames: memory is
-bounded by one frame, and no half-written archive is ever visible.
+bounded by one frame and the members' names, and no half-written archive is ever visible.
 """
 
 from __future__ import annotations
@@ -31,20 +36,32 @@ import contextlib
 import json
 import lzma
 import os
+import re
 import shutil
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaezip.container import VzFile, frame_number, is_framed, parse_payload
+from vaezip.container import (
+    COMPACT_INDEX_VERSION,
+    VzFile,
+    frame_number,
+    is_framed,
+    parse_payload,
+)
 from vaezip.errors import FormatError
 from vaezip.names import check_name, is_model_name
 
 # Images per frame, by mode: small enough that --member decodes little and processes share
-# the work evenly, large enough that a frame's fixed cost (~60 B: header, CRC, the coder's
-# flush; for lossless, the bits-back seed) stays below 0.1 B per image.
-FRAME_IMAGES = {"quantised": 1024, "lossless": 512, "near-lossless": 512}
+# the work evenly, large enough that a frame's fixed cost stays below 0.1 B per image:
+# ~60 B of header, CRC and the coder's flush, and in bits-back modes ~90 B more for the
+# first images, whose posterior bits come from the seed instead of the images before
+# (~190 B a lossless frame in all, measured on 2,048 test digits).
+FRAME_IMAGES = {"quantised": 1024, "lossless": 2048, "near-lossless": 2048}
+# In a compact index (version 10): this name is next_name of the one before it.
+SUCCESSOR = "\x01"
+_LAST_NUMBER = re.compile(r"[0-9]+(?=[^0-9]*$)")
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 _MAX_FRAMES = 10_000_000
 
@@ -52,6 +69,48 @@ _MAX_FRAMES = 10_000_000
 def frame_tensor(index: int, model: str | None = None) -> str:
     """A frame's tensor name: its number, and a model of its own if it has one."""
     return str(index) if model is None else f"{index}:{model}"
+
+
+def next_name(name: str) -> str | None:
+    """The name after `name` in a numbered series: its last run of ASCII digits plus one,
+    keeping at least its width (00099.png -> 00100.png, 9.png -> 10.png); None without a
+    digit."""
+    match = _LAST_NUMBER.search(name)
+    if match is None:
+        return None
+    digits = match.group()
+    kept = digits.rstrip("9")  # the digits above the carry
+    bumped = kept[:-1] + chr(ord(kept[-1]) + 1) if kept else "1"
+    return name[: match.start()] + bumped + "0" * (len(digits) - len(kept)) + name[match.end():]
+
+
+def index_bytes(name_lists: list[str], compact: bool) -> bytes:
+    """The index tensor: CRC-32, then raw LZMA2 of the frames' member lists (each one
+    string, a name per line), with SUCCESSOR for the next name of a series if compact."""
+    text = "\n\n".join(name_lists)
+    if compact:
+        previous, lines = None, text.split("\n")
+        for i, name in enumerate(lines):
+            if name:  # not a frame break
+                if previous is not None and name == next_name(previous):
+                    lines[i] = SUCCESSOR
+                previous = name
+        text = "\n".join(lines)
+    data = lzma.compress(text.encode(), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    return struct.pack("<I", zlib.crc32(data)) + data
+
+
+def _expand_index(text: str) -> str:
+    """A compact index's text with every SUCCESSOR replaced by the name it stands for."""
+    previous, lines = None, text.split("\n")
+    for i, line in enumerate(lines):
+        if line == SUCCESSOR:
+            line = lines[i] = next_name(previous) if previous is not None else None
+            if line is None:
+                raise ValueError("a successor without a numbered name before it")
+        if line:
+            previous = line
+    return "\n".join(lines)
 
 
 def _index_name(names) -> str | None:
@@ -99,8 +158,9 @@ class ArchiveWriter:
             self._data = open(self._data_path, "wb")  # noqa: SIM115 - closed in close/abort
         self._sizes: list[int] = []
         self._models: list[str | None] = []
-        self._index = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-        self._index_parts = []
+        # The index is written last: whether it is compact depends on every frame's version.
+        self._name_lists: list[str] = []
+        self._compact = False
         self.images = 0
 
     def add(self, payload: bytes, names: list[str], model: str | None = None) -> None:
@@ -108,8 +168,8 @@ class ArchiveWriter:
         the model it was coded with where that is not the archive's."""
         self._data.write(payload)
         self._models.append(model)
-        sep = b"\n\n" if self._sizes else b""
-        self._index_parts.append(self._index.compress(sep + "\n".join(names).encode()))
+        self._name_lists.append("\n".join(names))
+        self._compact |= bool(payload) and payload[0] >> 4 == COMPACT_INDEX_VERSION
         self._sizes.append(len(payload))
         self.images += len(names)
 
@@ -117,8 +177,7 @@ class ArchiveWriter:
         """Write the header and the frames to the target, atomically; return its size."""
         from vaezip.fileio import atomic_writer
 
-        index = b"".join(self._index_parts) + self._index.flush()
-        index = struct.pack("<I", zlib.crc32(index)) + index
+        index = index_bytes(self._name_lists, self._compact)
         self._data.close()
         head = _header(self.model, self._sizes, len(index), self._models)
         offset = sum(self._sizes)
@@ -166,10 +225,9 @@ def batch_archive(codec, batch, guard=None) -> bytes:
 def framed_bytes(model: str, frames: list[tuple[bytes, list[str], str | None]]) -> bytes:
     """A whole framed archive in memory: the bytes ArchiveWriter writes. frames: (payload,
     member names, the frame's own model or None)."""
-    index = lzma.compress(b"\n\n".join("\n".join(f[1]).encode() for f in frames),
-                          format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-    index = struct.pack("<I", zlib.crc32(index)) + index
     payloads = [f[0] for f in frames]
+    index = index_bytes(["\n".join(f[1]) for f in frames],
+                        any(p and p[0] >> 4 == COMPACT_INDEX_VERSION for p in payloads))
     return (_header(model, [len(p) for p in payloads], len(index), [f[2] for f in frames])
             + b"".join(payloads) + index)
 
@@ -244,7 +302,10 @@ class ArchiveReader:
             if len(data) < 4 or struct.unpack("<I", data[:4])[0] != zlib.crc32(data[4:]):
                 raise ValueError("checksum")
             inflate = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-            lists = inflate.decompress(data[4:], max_length=1 << 31).decode().split("\n\n")
+            text = inflate.decompress(data[4:], max_length=1 << 31).decode()
+            if any(self._frame_version(i) == COMPACT_INDEX_VERSION for i in range(frames)):
+                text = _expand_index(text)
+            lists = text.split("\n\n")
             if len(lists) != frames:
                 raise ValueError("shape")
             hashes = []
@@ -261,6 +322,15 @@ class ArchiveReader:
                                             for j in range(self._frame_count(i))), sizes[i],
                               self._own.get(i))
                     for i in range(frames)], True
+
+    def _frame_version(self, i: int) -> int | None:
+        """The version nibble of frame i (None for an empty frame), read alone."""
+        name = self._tensors[i]
+        if self._bytes is not None:
+            head = self._bytes[name][:1]
+        else:
+            head = self._handle.get_slice(name)[0:1]
+        return int(head[0]) >> 4 if len(head) else None
 
     def _frame_count(self, i: int) -> int:
         """A frame's image count from its own header (0 where that is unreadable)."""

@@ -16,7 +16,8 @@ Float (versions 1-2, `encode --float`):
 
 Coded (version 3; 4 exact lossless, 6 with nondigit scores, 7 near-lossless; 8, what
 single files are now, any of those with a shipped model named by a one-letter alias; 9,
-archive frames of a model other than the archive's):
+archive frames of a model other than the archive's; 10, the archive's own frames where
+its index is compact):
 one uint8 tensor named after the model, no metadata block (a JSON metadata block alone
 would cost more than the code of a digit). Its bytes:
   0  version (high nibble), mode (low: 0 quantised latents, 1 lossless, 2 near-lossless)
@@ -52,8 +53,9 @@ FORMAT_KEY = "vaezip"
 # 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless; 5: framed
 # archives; 6: records may carry a "nondigit" score; 7: near-lossless; 8: one-letter
 # names of shipped models in single coded files; 9: archive frames coded with a model of
-# their own (the identity guard's near-lossless digits), placed among their chunk's
-FORMAT_VERSION = 9
+# their own (the identity guard's near-lossless digits), placed among their chunk's;
+# 10: the frames of archives whose index codes numbered names compactly
+FORMAT_VERSION = 10
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
 EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
@@ -73,6 +75,11 @@ SHORT_VERSION = 8
 # (base_version). Such a frame may list its members' positions among those of the frame
 # before it (FLAG_POSITIONS), so that an archive keeps its members in input order.
 OWN_MODEL_VERSION = 9
+# The frames of an archive whose index codes a numbered name as "the one after the name
+# before it" (archive.py: 00001.png after 00000.png costs nearly nothing), in any mode;
+# otherwise read as the frame version the mode would have (base_version). A version 9
+# frame keeps its own number: an archive's index is compact when any frame is version 10.
+COMPACT_INDEX_VERSION = 10
 MODE_QUANTISED, MODE_LOSSLESS, MODE_NEAR = 0, 1, 2
 FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
 FLAG_POSITIONS = 8  # version 9 frames: the members' positions follow the image count
@@ -110,6 +117,7 @@ class VzFile:
     stream: bytes = field(default=b"", repr=False)  # coded: the ANS stream
     short_name: bool = False  # a version 8 file: `version` is then the one it is read as
     own_model: bool = False  # a version 9 frame: likewise
+    compact_index: bool = False  # a version 10 frame: likewise
     # A version 9 frame's members' positions in the listing of the frame before it and
     # this one, merged (archive.merge_listing); None: they follow that frame's members.
     positions: tuple[int, ...] | None = None
@@ -119,6 +127,8 @@ class VzFile:
         """The version the file's bytes declare (what `vaezip list` shows)."""
         if self.own_model:
             return OWN_MODEL_VERSION
+        if self.compact_index:
+            return COMPACT_INDEX_VERSION
         return SHORT_VERSION if self.short_name else self.version
 
     def __len__(self) -> int:
@@ -201,7 +211,7 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
 def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Placement],
                   stream: bytes, mode: str, version: int, *, packed: bool,
                   named: bool = True, short_name: bool = False, own_model: bool = False,
-                  positions: list[int] | None = None) -> bytes:
+                  positions: list[int] | None = None, compact_index: bool = False) -> bytes:
     """The coded bytes of len(images) images: two bytes of nibbles, the CRC-32, then the
     count (packed), the placement records and the stream. A lone image's record leaves
     out its name (it decodes to the file's name), and so do a frame's (named=False: the
@@ -210,7 +220,9 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     is shorter. short_name: the file names its model by alias (version 8 in the version
     nibble; everything else, the checksum included, as `version`). own_model: an archive
     frame of a model other than the archive's (version 9 likewise), with positions: its
-    members' places among the previous frame's (strictly increasing)."""
+    members' places among the previous frame's (strictly increasing). compact_index: a
+    frame of the archive's own model in an archive whose index is compact (version 10
+    likewise)."""
     records = [placement_record(p) for p in images]
     if mode == MODE_NAMES[MODE_QUANTISED] and any(p.nondigit is not None for p in images):
         version = SCORED_VERSION
@@ -234,7 +246,8 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     body += stream
     checksum = coded_checksum(mode, model_hash, check, bytes(body), version)
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
-    nibble = OWN_MODEL_VERSION if own_model else SHORT_VERSION if short_name else version
+    nibble = (OWN_MODEL_VERSION if own_model else COMPACT_INDEX_VERSION if compact_index
+              else SHORT_VERSION if short_name else version)
     return bytes([nibble << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
         "<I", checksum) + bytes(body)
 
@@ -395,6 +408,10 @@ def parse_payload(model: str, payload: bytes, label: str,
     short = version == SHORT_VERSION
     if short and (frame or flags & FLAG_PACKED):
         raise FormatError(f"{label}: version {version} is for single files, not archives")
+    compact = version == COMPACT_INDEX_VERSION
+    if compact and (not frame or own_model):
+        raise FormatError(f"{label}: version {version} is for the frames of an archive's own "
+                          f"model")
     if own_model != (version == OWN_MODEL_VERSION):
         raise FormatError(f"{label}: " + (
             f"a frame that names its own model must be version {OWN_MODEL_VERSION}, not "
@@ -405,8 +422,8 @@ def parse_payload(model: str, payload: bytes, label: str,
                           f"(they came with version {OWN_MODEL_VERSION})")
     # Checked as the newest version of its mode (quantised: 6, so records may carry scores),
     # and stored as the version it stands for once the records are read (base_version).
-    if (short or own_model) and mode in MODE_NAMES:
-        version = base_version(mode, scored=True, frame=own_model)
+    if (short or own_model or compact) and mode in MODE_NAMES:
+        version = base_version(mode, scored=True, frame=frame)
     if version < SCORED_VERSION and frame != (version == FRAME_VERSION):
         raise FormatError(f"{label}: version {version} coded data " + (
             "in a frame" if frame else "outside a framed archive"))
@@ -474,11 +491,12 @@ def parse_payload(model: str, payload: bytes, label: str,
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
         images = [Placement(name=LONE_NAME)]
-    if short or own_model:
-        version = base_version(mode, any(p.nondigit is not None for p in images), own_model)
+    if short or own_model or compact:
+        version = base_version(mode, any(p.nondigit is not None for p in images), frame)
     return VzFile(model, MODE_NAMES[mode], tuple(images), bool(flags & FLAG_PACKED),
                   version=version, quality=quality, checksum=checksum, body=bytes(body),
                   stream=bytes(body[pos:]), short_name=short, own_model=own_model,
+                  compact_index=compact,
                   positions=None if positions is None else tuple(positions))
 
 

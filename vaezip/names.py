@@ -26,6 +26,7 @@ SHORT_NAMES = {
     "B": "mnist-bvae-32d",
     "C": "mnist-cvae-8d",
     "E": "mnist-vae-2d-bce",
+    "F": "mnist-vae-lossless-16g-m5-60e",
     "G": "mnist-vae-lossless-16g",
     "L": "mnist-vae-lossless",
     "M": "mnist-vae-2d-mse",

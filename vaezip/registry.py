@@ -30,7 +30,8 @@ DEFAULT_MODEL = "mnist-bvae-32d"  # coded .vz: ~99% of digits keep their identit
 # sample and plot: a beta < 1 model's prior draws are poor (its posteriors do not fill
 # the prior), so generation keeps the plain-ELBO model.
 GENERATIVE_MODEL = "mnist-vae-16d"
-LOSSLESS_MODEL = "mnist-vae-lossless-16g"  # --lossless and --max-error: 256 levels, pixel groups
+# --lossless and --max-error: 256 levels, pixel groups, 5 logistics a pixel (issue 17)
+LOSSLESS_MODEL = "mnist-vae-lossless-16g-m5-60e"
 SUFFIX = ".safetensors"
 
 

@@ -4,8 +4,9 @@ golden/out/ holds what the vaezip that made them decoded them to. The .vz files 
 written by the vaezip of commit 289e43f (before the codec interface of issue 13), except
 the lossless4-* files (format 4, issue 14), the framed-* files (format 5, issue 15), the
 scored-* files (format 6, issue 16), the near-* files (format 7, issue 18), the groups-*
-files (issue 17), the short-* files (format 8, issue 18) and the guarded-* files (format 9,
-issue 18; guarded-lite-* since the guard's fallback changed).
+files (issue 17), the short-* files (format 8, issue 18), the guarded-* files (format 9,
+issue 18; guarded-lite-* since the guard's fallback changed) and the compact-* files
+(format 10, issue 17).
 tests/test_golden.py checks that today's encoder writes the same bytes (SUPERSEDED lists
 the files a newer format replaced) and that every one of them still decodes. Rerun this
 only to add cases, never to "fix" a failing golden test: a changed byte is a format
@@ -79,6 +80,17 @@ CASES: dict[str, list[str]] = {
     # the frame and the file name their model, the file by a new alias, T).
     "guarded-lite-pack.vz": ["in/guarded", "--pack"],
     "guarded-lite-single.vz": ["in/guarded/g092.png"],
+    # Format 10 (issue 17): archives whose index writes d1.png after d0.png as "the next
+    # name"; and the 5-logistic pixel-group model that became the --lossless default.
+    "compact-pack.vz": ["in/digits", "--pack"],
+    "compact-scored-pack.vz": ["in/mixed", "--pack"],
+    "compact-guarded-pack.vz": ["in/guarded", "--pack"],
+    "compact-lossless-pack.vz": ["in/digits", "--pack", "--lossless", "-m",
+                                 "mnist-vae-lossless-16g-m5-60e"],
+    "compact-near-pack.vz": ["in/digits", "--pack", "--max-error", "2", "-m",
+                             "mnist-vae-lossless-16g-m5-60e"],
+    "short-m5-lossless-seven.vz": ["in/digits/d0.png", "--lossless", "-m",
+                                   "mnist-vae-lossless-16g-m5-60e"],
 }
 # Files today's encoder no longer writes (a newer format took their place): they must
 # still decode, but re-encoding their inputs gives the newer format's bytes.
@@ -95,6 +107,11 @@ SUPERSEDED = {
     **{name: "the identity guard's fallback was mnist-vae-lossless-16g; now the lighter "
              "mnist-vae-lossless-lite (guarded-lite-*)"
        for name in ("guarded-pack.vz", "guarded-single.vz")},
+    **{name: "a format 5 or 9 archive (every name in full in the index); archives are now "
+             "format 10 (compact-*)"
+       for name in ("framed-pack.vz", "framed-pack-q1.vz", "framed-lossless-pack.vz",
+                    "scored-pack.vz", "near-pack.vz", "groups-lossless-pack.vz",
+                    "groups-near-pack.vz", "guarded-lite-pack.vz")},
 }
 
 

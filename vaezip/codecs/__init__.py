@@ -149,12 +149,13 @@ class Codec:
         """One frame of a framed archive (archive.py): the batch's coded payload, with
         the members' names left to the archive's index. Its checksum covers its bytes and
         the codec state that decides how they decode (check_state). own_model: a frame of
-        a model other than the archive's, with its members' positions (version 9)."""
+        a model other than the archive's, with its members' positions (version 9); the
+        archive's own frames are version 10 (archive.py: the index is compact)."""
         payload = self.encode(batch)
         return container.coded_payload(
             self.model.sha256, self.check_state(), self.quality, list(batch.images),
             payload.stream, self.mode, self.frame_version, packed=True, named=False,
-            own_model=own_model, positions=positions)
+            own_model=own_model, positions=positions, compact_index=not own_model)
 
     def frame_intact(self, vz: VzFile) -> bool:
         """Whether a frame's checksum holds (without decoding its stream)."""
