@@ -228,8 +228,8 @@ def test_a_successor_with_nothing_before_it_is_a_damaged_index():
     reader = archive.ArchiveReader(vaezip.compress(_two_digits()), "x.vz")
     payloads = [reader.frame_bytes(i) for i in range(len(reader.frames))]
     names = [archive.SUCCESSOR + "\n" + "\n".join(reader.frames[0].names[1:])]
-    bad = archive.framed_bytes(reader.model, [(payloads[0], ["a.png", "b.png"], None)])
-    assert archive.ArchiveReader(bad, "ok.vz").names == ["a.png", "b.png"]
+    good = archive.framed_bytes(reader.model, [(payloads[0], ["a.png", "b.png"], None)])
+    assert archive.ArchiveReader(good, "ok.vz").names == ["a.png", "b.png"]
     index = archive.index_bytes(names, compact=False)  # written as is: SUCCESSOR first
     head = archive._header(reader.model, [len(payloads[0])], len(index))
     damaged = archive.ArchiveReader(head + payloads[0] + index, "bad.vz")

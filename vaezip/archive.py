@@ -100,6 +100,11 @@ def index_bytes(name_lists: list[str], compact: bool) -> bytes:
     return struct.pack("<I", zlib.crc32(data)) + data
 
 
+def _compact_frame(payload: bytes) -> bool:
+    """Whether a frame's payload is version 10: its archive's index is compact."""
+    return bool(payload) and payload[0] >> 4 == COMPACT_INDEX_VERSION
+
+
 def _expand_index(text: str) -> str:
     """A compact index's text with every SUCCESSOR replaced by the name it stands for."""
     previous, lines = None, text.split("\n")
@@ -169,7 +174,7 @@ class ArchiveWriter:
         self._data.write(payload)
         self._models.append(model)
         self._name_lists.append("\n".join(names))
-        self._compact |= bool(payload) and payload[0] >> 4 == COMPACT_INDEX_VERSION
+        self._compact |= _compact_frame(payload)
         self._sizes.append(len(payload))
         self.images += len(names)
 
@@ -226,8 +231,7 @@ def framed_bytes(model: str, frames: list[tuple[bytes, list[str], str | None]]) 
     """A whole framed archive in memory: the bytes ArchiveWriter writes. frames: (payload,
     member names, the frame's own model or None)."""
     payloads = [f[0] for f in frames]
-    index = index_bytes(["\n".join(f[1]) for f in frames],
-                        any(p and p[0] >> 4 == COMPACT_INDEX_VERSION for p in payloads))
+    index = index_bytes(["\n".join(f[1]) for f in frames], any(map(_compact_frame, payloads)))
     return (_header(model, [len(p) for p in payloads], len(index), [f[2] for f in frames])
             + b"".join(payloads) + index)
 

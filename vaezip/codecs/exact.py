@@ -260,9 +260,9 @@ class ExactModel:
 
     def group_masses(self, group: int, h: np.ndarray, levels: np.ndarray,
                      starts: np.ndarray | None = None) -> np.ndarray:
-        """Group g's level (or bin) frequencies, float32 [n * |g|, 256] (as pixel_masses),
-        from the trunk's h [n, W] and the images' levels [n, D] (only groups 0 .. g-1 are
-        read)."""
+        """Group g's level frequencies, float32 [n * |g|, 256], or with starts its bin
+        frequencies [n * |g|, B] (as pixel_masses), from the trunk's h [n, W] and the
+        images' levels [n, D] (only groups 0 .. g-1 are read)."""
         return self._masses(self._head_sums(group, h, levels), starts)
 
     def _head_sums(self, group: int, h: np.ndarray, levels: np.ndarray) -> np.ndarray:
