@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Where MNIST lives for `make weights` and `make bench` (torchvision's layout: DIR/MNIST/raw).
 DATA_DIR ?= ../shared/data
 
-.PHONY: install test lint demo weights bench figures clean
+.PHONY: install test test-foreign lint demo weights bench figures clean
 
 install: $(STAMP)
 
@@ -22,8 +22,22 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check vaezip tests bench examples docs
 
+# The tests whose expectations must not depend on the CPU (the golden files, exact
+# arithmetic, the codecs and archives, encoding included), under the settings of other machines: other OpenBLAS
+# kernels, one thread, NumPy without AVX-512. CI runs this after `make test`.
+FOREIGN_TESTS := tests/test_golden.py tests/test_exact.py tests/test_lossless.py \
+	tests/test_nearlossless.py tests/test_groups.py tests/test_codec.py tests/test_entropy.py \
+	tests/test_encode_decode.py tests/test_archive.py tests/test_coded_cli.py tests/test_guard.py
+# test_exact's own subprocess test already tries each setting; no need to nest them.
+FOREIGN_PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider $(FOREIGN_TESTS) \
+	--deselect "tests/test_exact.py::test_files_decode_and_encode_identically_under_foreign_cpu_settings"
+test-foreign: $(STAMP)
+	OPENBLAS_CORETYPE=Prescott $(FOREIGN_PYTEST)
+	OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 $(FOREIGN_PYTEST)
+	NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR $(FOREIGN_PYTEST)
+
 lint: $(STAMP)
-	$(BIN)/ruff check vaezip tests bench examples docs examples docs
+	$(BIN)/ruff check vaezip tests bench examples docs
 
 # The main job on the shipped default model: no network, no ../shared needed.
 demo: $(STAMP)

@@ -12,14 +12,10 @@ from torch import nn
 from vaezip.guard import fit_classifier
 
 
-class DigitCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # [B, 32, 14, 14]
-            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # [B, 64, 7, 7]
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Linear(256, 10),
-        )
+class DigitClassifier(nn.Module):
+    """A judge of digits: self.net maps [B, 1, 28, 28] in [0, 1] to logits [B, 10]."""
+
+    net: nn.Module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, 784] or [B, 1, 28, 28] in [0, 1] -> logits [B, 10]."""
@@ -29,6 +25,16 @@ class DigitCNN(nn.Module):
     def predict(self, x: torch.Tensor, batch: int = 2000) -> torch.Tensor:
         self.eval()
         return torch.cat([self(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)])
+
+
+class DigitCNN(DigitClassifier):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # [B, 32, 14, 14]
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # [B, 64, 7, 7]
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Linear(256, 10),
+        )
 
 
 def train_classifier(data_dir, epochs: int = 3, seed: int = 0) -> tuple[DigitCNN, float]:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from classifier import cached_classifier
 from common import VAEZIP, median_time, mnist_test_digits, write_pngs, write_results
+from judge import load_judge
 from PIL import Image
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "archive" / "test"  # bench/archive.py's
@@ -47,7 +48,13 @@ def main() -> None:
         write_pngs(digits, CACHE)
     names = sorted(p.name for p in CACHE.glob("*.png"))
     judge, accuracy = cached_classifier(args.data_dir)
-    judged = judge.predict(torch.from_numpy(digits.reshape(len(digits), -1) / 255.0).float())
+    independent, independent_meta = load_judge()
+
+    def as_input(images: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(images.reshape(len(images), -1) / 255.0).float()
+
+    judged = judge.predict(as_input(digits))
+    judged_independently = independent.predict(as_input(digits))
 
     from vaezip.archive import ArchiveReader
 
@@ -65,8 +72,9 @@ def main() -> None:
             dec, _ = median_time(decode, RUNS)
             dec1, _ = median_time([*decode, "-T", "1"], RUNS)
             back = decoded_digits(out, names)
-            labels = judge.predict(torch.from_numpy(back.reshape(len(back), -1) / 255.0).float())
-            kept = (labels == judged).numpy()
+            kept = (judge.predict(as_input(back)) == judged).numpy()
+            kept_independently = (independent.predict(as_input(back))
+                                  == judged_independently).numpy()
             reader = ArchiveReader(archive, "all.vz")
             guarded = {n for f in reader.frames if f.model for n in f.names}
             reader.close()
@@ -82,11 +90,14 @@ def main() -> None:
             size = archive.stat().st_size
             data[label] = {
                 "bytes_per_digit": size / len(digits), "agreement": float(kept.mean()),
+                "agreement_independent_judge": float(kept_independently.mean()),
+                "independent_judge_losses": int((~kept_independently).sum()),
                 "guarded": int(rows_guarded.sum()),
                 "judge_losses": int((~kept).sum()), "losses_among_guarded": in_guarded,
                 "encode_s": enc, "encode_s_T1": enc1, "decode_s": dec, "decode_s_T1": dec1}
             rows.append(
                 f"| {label} | {size / len(digits):.2f} | {100 * kept.mean():.2f}% | "
+                f"{100 * kept_independently.mean():.2f}% | "
                 f"{int(rows_guarded.sum())} | {int((~kept).sum())} ({in_guarded}) | "
                 f"{enc:.2f} s ({len(digits) / enc:,.0f}/s) | "
                 f"{enc1:.2f} s ({len(digits) / enc1:,.0f}/s) | "
@@ -111,12 +122,16 @@ def main() -> None:
         "Command: `python bench/identity_guard.py --data-dir ../shared/data`. The 10,000 "
         "MNIST test digits as one PNG file each, `mnist-bvae-32d` at the default `-Q 2`; "
         f"the judge is bench/classifier.py's CNN ({accuracy:.2%} test accuracy). Agreement: "
-        "decoded digits the judge labels as it labels their originals. Times are whole CLI "
+        "decoded digits a judge labels as it labels their originals. That judge and the "
+        "guard's reader are trained by the same loop (guard.fit_classifier) on the same "
+        "digits, so it also gives the agreement of an independent judge (bench/judge.py: "
+        "another family, trained once by its own recipe and loop, "
+        f"{independent_meta['test_accuracy']:.2%} test accuracy). Times are whole CLI "
         f"runs, start-up included (median of {RUNS}).", "",
-        "| setting | bytes/digit packed | agreement | guarded digits | judge's losses (among "
-        "the digits the default guards) | "
+        "| setting | bytes/digit packed | agreement | agreement, independent judge | "
+        "guarded digits | judge's losses (among the digits the default guards) | "
         "`encode --pack` | `encode --pack -T 1` | `decode` | `decode -T 1` |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
         f"One file per digit (median of {SINGLE_RUNS} runs):", "",
         "| digit | file | `encode` | `decode` |", "|---|---:|---:|---:|", *singles,
     ]

@@ -81,6 +81,26 @@ def test_options_modes_and_lossless():
         vaezip.compress(digit, model="mnist-cvae-8d")
 
 
+@pytest.mark.parametrize("text", ["{0}", "{x}", "{", "}", "%s", "{quality}"])
+def test_user_text_in_errors_is_never_a_format_template(text, tmp_path):
+    """Values and file names come back verbatim; option names alone are rendered, as the
+    keyword here and as the flag in the CLI (issue 27)."""
+    from vaezip.train import TrainSettings, resolve_device
+
+    with pytest.raises(OptionError) as caught:
+        TrainSettings(precision=f"p{text}")
+    assert str(caught.value) == f"precision must be auto, fp32, bf16 or fp16, not p{text}"
+    assert caught.value.render({"precision": "--precision"}).startswith("--precision must")
+    with pytest.raises(OptionError) as caught:
+        resolve_device(text)
+    assert str(caught.value) == f"device must be auto, cpu, cuda or mps, not {text!r}"
+    path = tmp_path / f"a{text}.png"
+    Image.fromarray(np.zeros((30, 30), np.uint8)).save(path)
+    with pytest.raises(ImageError) as caught:
+        vaezip.compress(path, lossless=True)
+    assert str(path) in str(caught.value)
+
+
 def test_bad_inputs_raise_typed_errors():
     with pytest.raises(ImageError, match="28x28 8-bit grayscale"):
         vaezip.compress(np.zeros((30, 30), np.uint8), lossless=True)

@@ -2,6 +2,7 @@
 wrong with the user's file, -c, --rm, -v, totals, and pictures big enough to see."""
 
 import numpy as np
+import pytest
 from conftest import MINI
 from PIL import Image
 
@@ -82,9 +83,52 @@ def test_an_archive_says_where_its_members_went(run_cli, tmp_path):
     assert r.code == 0 and "(3 images in 2 folders)" in r.out
 
 
+@pytest.mark.parametrize("mode", [[], ["--float"], ["--lossless"]])
+def test_the_pack_summary_names_its_inputs_and_its_archive(run_cli, tmp_path, monkeypatch,
+                                                          mode):
+    """issue 27: the input column shows what went in, the archive column where it went."""
+    monkeypatch.chdir(tmp_path)  # short relative paths: the table folds none
+    _digits(tmp_path / "scans", 3)
+    r = run_cli("encode", "scans", "--pack", *mode, "-o", "all.vz")
+    assert r.code == 0, r
+    header = next(line for line in r.out.splitlines() if "input" in line).split()
+    assert header[:2] == ["input", "archive"], r.out
+    (row,) = [line for line in r.out.splitlines() if "(3 images)" in line]
+    assert row.split()[:4] == ["scans", "(3", "images)", "all.vz"], r.out
+    files = ["scans/0.png", "scans/1.png", "scans/2.png"]
+    r = run_cli("encode", *files, "--pack", *mode, "-o", "three.vz")
+    assert r.code == 0 and "scans/0.png, scans/1.png, scans/2.png (3 images)" in r.out, r
+
+
 def test_samples_are_big_enough_to_see(run_cli, tmp_path):
     assert run_cli("sample", "-n", "16", "-o", tmp_path / "s.png").code == 0
     assert Image.open(tmp_path / "s.png").size == (4 * 242, 4 * 62)  # --scale 4 by default
     assert run_cli("sample", "-n", "16", "--scale", "1", "-o", tmp_path / "t.png").code == 0
     assert Image.open(tmp_path / "t.png").size == (242, 62)
     _one_line(run_cli("sample", "--scale", "0", "-o", tmp_path / "u.png"), 2, "--scale")
+
+
+# Characters that a format template would read as fields or directives (issue 27).
+TEMPLATE_TEXT = ["{0}", "{x}", "{", "}", "%s", "{quality}"]
+
+
+def test_user_text_is_never_a_format_template(run_cli, tmp_path, mini_mnist_dir):
+    """File names and option values holding template syntax come back verbatim, in a
+    one-line error with the usage exit code; never an internal error."""
+    from pathlib import Path
+
+    lossless = Path(__file__).parent / "data" / "golden" / "short-m5-lossless-seven.vz"
+    for text in TEMPLATE_TEXT:
+        named = tmp_path / f"a{text}.vz"
+        named.write_bytes(lossless.read_bytes())
+        _one_line(run_cli("decode", named, "--sample", "-o", tmp_path / "out.png"), 2,
+                  f"a{text}.vz: a lossless file", "--sample, --size and --native")
+        assert not (tmp_path / "out.png").exists()
+        _one_line(run_cli("train", "--name", "x", "--dataset", f"d{text}", "--data-dir",
+                          mini_mnist_dir, "--no-download"), 2,
+                  "--dataset must be one of", repr(f"d{text}"))
+        _one_line(run_cli("train", "--name", "x", "--precision", f"p{text}", "--data-dir",
+                          mini_mnist_dir, "--no-download"), 2, f"not p{text}")
+    _one_line(run_cli("train", "--name", "x", "--device", "{x}", "--epochs", "1", "--limit",
+                      "10", "--data-dir", mini_mnist_dir, "--no-download"), 2,
+              "--device must be auto, cpu, cuda or mps, not '{x}'")

@@ -52,7 +52,13 @@ def test_torchrun_two_cpu_ranks_train_identically_and_register_once(tmp_path, mi
     assert list(models) == ["ddp"]  # registered once
     training = models["ddp"]["training"]
     assert training["processes"] == 2 and training["ranks_identical"] is True
-    assert len(list((tmp_path / "checkpoints").iterdir())) == 0
+    # The finished run's checkpoint stays, written once (by rank 0), and extends (issue 27)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ddp.safetensors"]
+    r = torchrun(tmp_path, "--name", "ddp", "--resume", "--epochs", "3", "--data-dir",
+                 str(mini_mnist_dir))
+    assert r.returncode == 0, r.stderr[-2000:]
+    extended = registered(tmp_path)["ddp"]["training"]
+    assert extended["epochs"] == 3 and extended["processes"] == 2
 
 
 @pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside python")

@@ -75,7 +75,8 @@ def test_cli_train_registers_the_model_and_eval_reads_it(run_cli, mini_mnist_dir
     assert r.code == 0, r
     assert "tiny: -ELBO" in r.out
     assert (vaezip_home / "models" / "tiny.safetensors").is_file()
-    assert not (vaezip_home / "checkpoints" / "tiny.safetensors").exists()
+    # The last checkpoint stays, so that --resume --epochs N can train the model further.
+    assert (vaezip_home / "checkpoints" / "tiny.safetensors").is_file()
     listed = {m["name"]: m for m in json.loads(run_cli("models", "--json").out)}
     assert listed["tiny"]["kind"] == "user"
     assert listed["tiny"]["metrics"]["test_images"] == 500
@@ -112,6 +113,31 @@ def test_cli_resume_continues_an_interrupted_run(run_cli, mini_images, mini_mnis
     entry = json.loads(run_cli("models", "--json").out)
     (tiny,) = [m for m in entry if m["name"] == "halfway"]
     assert tiny["training"]["epochs"] == 2 and tiny["latent_dim"] == 3
+
+
+def test_cli_resume_with_more_epochs_extends_a_finished_run(run_cli, mini_mnist_dir,
+                                                          vaezip_home):
+    """1 epoch, then --resume --epochs 2: the weights of an uninterrupted 2-epoch run, bit
+    for bit (epoch 0's learning rate is lr under any cosine length, so the two agree)."""
+    from safetensors.numpy import load_file
+
+    common = ("--latent-dim", "3", "--hidden", "32", "--data-dir", mini_mnist_dir,
+              "--no-download", "--quiet")
+    assert run_cli("train", "--name", "extended", "--epochs", "1", *common).code == 0
+    r = run_cli("train", "--name", "extended", "--resume", *common)
+    assert r.code == 2 and "has trained 1 epochs already" in r.err and "--epochs" in r.err, r
+    r = run_cli("train", "--name", "extended", "--resume", "--epochs", "2", *common)
+    assert r.code == 0, r
+    assert run_cli("train", "--name", "straight", "--epochs", "2", *common).code == 0
+    models = vaezip_home / "models"
+    extended = load_file(str(models / "extended.safetensors"))
+    straight = load_file(str(models / "straight.safetensors"))
+    assert extended.keys() == straight.keys()
+    for key in straight:
+        assert np.array_equal(extended[key], straight[key]), key
+    listed = {m["name"]: m for m in json.loads(run_cli("models", "--json").out)}
+    assert listed["extended"]["training"]["epochs"] == 2
+    assert listed["extended"]["metrics"] == listed["straight"]["metrics"]
 
 
 def test_cli_train_errors(run_cli, tmp_path, mini_mnist_dir):

@@ -96,9 +96,9 @@ def load_dataset(name: str, data_dir: Path | str, train: bool, download: bool = 
     if name == "folder":
         return _load_folder(Path(data_dir).expanduser(), train)
     if name not in TORCHVISION_SETS:
-        from vaezip.errors import OptionError
+        from vaezip.errors import Option, OptionError
 
-        raise OptionError(f"{{dataset}} must be one of {', '.join(DATASETS)}, not {name!r}")
+        raise OptionError(Option("dataset"), f" must be one of {', '.join(DATASETS)}, not {name!r}")
     import torchvision.datasets as tvd
 
     cls_name, extra, folder, transposed = TORCHVISION_SETS[name]

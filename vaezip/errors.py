@@ -16,20 +16,29 @@ class UsageError(VaezipError):
     exit_code = 2
 
 
-class OptionError(UsageError):
-    """An option out of range, or options that exclude each other. The message is a
-    template whose {fields} are option names: str() fills in the library's keyword names
-    (`quality`), and the CLI fills in its flags (`--quality`) through render()."""
+class Option(str):
+    """An option's name inside an OptionError: the library keyword (`quality`), which the
+    CLI shows as its flag (`--quality`)."""
 
-    def __init__(self, template: str):
-        self.template = template
+    __slots__ = ()
+
+
+class OptionError(UsageError):
+    """An option out of range, or options that exclude each other.
+
+    The message is a sequence of parts: plain strings, taken as they are (never as a
+    template, so file names and values may hold any characters), and Option names. str()
+    shows the options by their keyword names; the CLI shows its flags through render():
+
+        OptionError(Option("quality"), f" must be 1-8, not {value}")
+    """
+
+    def __init__(self, *parts: str):
+        self.parts = parts
         super().__init__(self.render({}))
 
     def render(self, names: dict[str, str]) -> str:
-        import string
-
-        fields = [f for _, f, _, _ in string.Formatter().parse(self.template) if f]
-        return self.template.format(**{f: names.get(f, f) for f in fields})
+        return "".join(names.get(p, p) if isinstance(p, Option) else p for p in self.parts)
 
 
 class UnknownModelError(VaezipError):

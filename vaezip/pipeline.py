@@ -17,7 +17,14 @@ import numpy as np
 
 from vaezip import container
 from vaezip.codecs import Batch, Codec, Latents, Pixels, codec_class, default_mode, for_file
-from vaezip.errors import FormatError, ImageError, InputErrors, OptionError, UnknownModelError
+from vaezip.errors import (
+    FormatError,
+    ImageError,
+    InputErrors,
+    Option,
+    OptionError,
+    UnknownModelError,
+)
 from vaezip.imaging import exact_image, exact_levels, native_image, prepare, restore
 from vaezip.sources import STDIO, Source
 
@@ -54,12 +61,14 @@ class EncodeOptions:
 
         near = self.max_error is not None
         if self.lossless and near:
-            raise OptionError("{lossless} and {max_error} exclude each other")
+            raise OptionError(Option("lossless"), " and ", Option("max_error"),
+                              " exclude each other")
         exact = self.lossless or near  # the 8-bit levels themselves, by bits-back
         if exact and (self.float_latents or self.quality is not None
                       or self.digit is not None):
-            raise OptionError(("{max_error}" if near else "{lossless}")
-                              + " excludes {float_latents}, {quality} and {digit}")
+            raise OptionError(Option("max_error" if near else "lossless"), " excludes ",
+                              Option("float_latents"), ", ", Option("quality"), " and ",
+                              Option("digit"))
         entry = find(self.model or (LOSSLESS_MODEL if exact else DEFAULT_MODEL))
         check_digit(entry.config, entry.name, self.digit, required=not exact)
         model = load(entry.name)
@@ -67,9 +76,9 @@ class EncodeOptions:
             return codec_class("near-lossless")(model, self.max_error)
         mode = "float" if self.float_latents else default_mode(model, self.lossless)
         if self.quality is not None and mode != "quantised":
-            raise OptionError("{quality} applies to coded .vz files; " + (
-                "drop {float_latents}" if self.float_latents
-                else f"model {entry.name!r} has no entropy model"))
+            raise OptionError(Option("quality"), " applies to coded .vz files; ", *(
+                ("drop ", Option("float_latents")) if self.float_latents
+                else (f"model {entry.name!r} has no entropy model",)))
         return codec_class(mode)(model, self.quality)
 
 
@@ -77,13 +86,13 @@ def check_digit(config, name: str, digit: int | None, required: bool) -> None:
     """A digit goes with conditional models, and encoding needs it for them."""
     classes = config.classes
     if digit is not None and not classes:
-        raise OptionError(f"{{digit}} needs a conditional model (such as mnist-cvae-8d); "
+        raise OptionError(Option("digit"), " needs a conditional model (such as mnist-cvae-8d); "
                           f"{name} is not one")
     if digit is not None and not 0 <= digit < classes:
-        raise OptionError(f"{{digit}} must be between 0 and {classes - 1}, not {digit}")
+        raise OptionError(Option("digit"), f" must be between 0 and {classes - 1}, not {digit}")
     if required and classes and digit is None:
-        raise OptionError(f"{name} is conditional: say which digit the images show with "
-                          f"{{digit}}")
+        raise OptionError(f"{name} is conditional: say which digit the images show with ",
+                          Option("digit"))
 
 
 @dataclass(frozen=True)
@@ -213,8 +222,9 @@ def decode_file(vz: container.VzFile, label: str, options: DecodeOptions = Decod
     if isinstance(decoded, Pixels):
         if options.sample or options.size or options.native:
             raise OptionError(f"{label}: a {vz.mode} file decodes to "
-                              f"{'its exact' if vz.mode == 'lossless' else '8-bit'} pixels; "
-                              f"{{sample}}, {{size}} and {{native}} do not apply")
+                              f"{'its exact' if vz.mode == 'lossless' else '8-bit'} pixels; ",
+                              Option("sample"), ", ", Option("size"), " and ",
+                              Option("native"), " do not apply")
         images = [exact_image(decoded.levels[i]) for i in rows]
     else:
         pixels = decode_latents(decoded, vz, model, options.sample, options.seed, rows)

@@ -28,7 +28,7 @@ from vaezip.distributed import (
     init_process_group,
     wrap_model,
 )
-from vaezip.errors import OptionError, UsageError
+from vaezip.errors import Option, OptionError, UsageError
 
 
 @dataclass(frozen=True)
@@ -63,21 +63,22 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise OptionError(f"{{epochs}} must be at least 1, not {self.epochs}")
+            raise OptionError(Option("epochs"), f" must be at least 1, not {self.epochs}")
         if self.batch_size < 1:
-            raise OptionError(f"{{batch_size}} must be at least 1, not {self.batch_size}")
+            raise OptionError(Option("batch_size"), f" must be at least 1, not {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise OptionError(f"{{lr}} must be a positive number, not {self.lr}")
+            raise OptionError(Option("lr"), f" must be a positive number, not {self.lr}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise OptionError(f"{{precision}} must be auto, fp32, bf16 or fp16, not "
+            raise OptionError(Option("precision"), " must be auto, fp32, bf16 or fp16, not "
                               f"{self.precision}")
         if self.kl_warmup_epochs < 0:
-            raise OptionError(f"{{kl_warmup_epochs}} must be at least 0, not "
+            raise OptionError(Option("kl_warmup_epochs"), " must be at least 0, not "
                               f"{self.kl_warmup_epochs}")
         if not (self.beta > 0 and math.isfinite(self.beta)):
-            raise OptionError(f"{{beta}} must be a positive number, not {self.beta}")
+            raise OptionError(Option("beta"), f" must be a positive number, not {self.beta}")
         if not 0 <= self.dropout < 1:
-            raise OptionError(f"{{dropout}} must be at least 0 and below 1, not {self.dropout}")
+            raise OptionError(Option("dropout"),
+                              f" must be at least 0 and below 1, not {self.dropout}")
 
     def lr_at(self, epoch: int) -> float:
         """Cosine decay from lr (epoch 0) towards 0 (after the last epoch)."""
@@ -132,11 +133,13 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise OptionError("{device} cuda: no CUDA device is available here; use {device} cpu")
+        raise OptionError(Option("device"), " cuda: no CUDA device is available here; use ",
+                          Option("device"), " cpu")
     if device == "mps" and not has_mps:
-        raise OptionError("{device} mps: no Apple GPU (MPS) is available here; use {device} cpu")
+        raise OptionError(Option("device"), " mps: no Apple GPU (MPS) is available here; use ",
+                          Option("device"), " cpu")
     if device not in ("cpu", "cuda", "mps"):
-        raise OptionError(f"{{device}} must be auto, cpu, cuda or mps, not {device!r}")
+        raise OptionError(Option("device"), f" must be auto, cpu, cuda or mps, not {device!r}")
     return device
 
 
@@ -207,7 +210,7 @@ def train(
     model = build_model(config).to(device)
     if settings.dropout:
         if not config.groups:
-            raise OptionError("{dropout} is for pixel-group models (groups > 0)")
+            raise OptionError(Option("dropout"), " is for pixel-group models (groups > 0)")
         model.dropout = settings.dropout
     optimizer = make_optimizer(model, settings.lr)
     history: list[dict] = []
@@ -308,7 +311,8 @@ def _mixed_precision(precision: str, device: str):
     if precision == "auto":
         precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
     if precision != "fp32" and not cuda:
-        raise OptionError(f"{{precision}} {precision} needs a CUDA device; use fp32 or auto")
+        raise OptionError(Option("precision"),
+                          f" {precision} needs a CUDA device; use fp32 or auto")
     if precision == "fp32":
         return contextlib.nullcontext, torch.amp.GradScaler("cpu", enabled=False)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -338,9 +342,12 @@ def train_and_register(
     store_dtype: str = "float32",
     callbacks: TrainCallbacks | None = None,
     download: bool = True,
+    keep_checkpoint: bool = True,
 ) -> dict | None:
     """The whole job of `vaezip train` and `make weights`: load data, train, evaluate the
-    stored form of the weights on the test set, write the model file, drop the checkpoint.
+    stored form of the weights on the test set, write the model file. The last checkpoint
+    stays (keep_checkpoint) so that a finished run can be trained further: resume with
+    more epochs. `make weights` drops it, so that rerunning a recipe retrains it.
 
     Returns the model file's summary (name, path, metrics, training record); None in the
     processes of a torchrun job other than rank 0.
@@ -397,7 +404,8 @@ def train_and_register(
             data, _ = serialize_model(result.model, name, metrics=metrics, training=training,
                                       dtype=dtype, codec=codec, nondigit=detector.to_json())
     atomic_write_bytes(out_path, data, force=force, durable=True)
-    checkpoint.unlink(missing_ok=True)
+    if not keep_checkpoint:
+        checkpoint.unlink(missing_ok=True)
     return read_entry(out_path, kind="new").summary()
 
 

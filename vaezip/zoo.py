@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
                 name, config, settings, args.data_dir, checkpoint,
                 out_dir / f"{name}.safetensors", resume=checkpoint.exists(), force=True,
                 device="cpu", limit=None, store_dtype="float16",
-                callbacks=TrainCallbacks(on_epoch=on_epoch), download=False)
+                callbacks=TrainCallbacks(on_epoch=on_epoch), download=False,
+                keep_checkpoint=False)
         except VaezipError as exc:
             sys.exit(f"make weights: {name}: {exc}")
         m, t = summary["metrics"], summary["training"]

@@ -94,9 +94,11 @@ def encode_cmd(
     rows = encode_files(sources, targets, codec, read, pack, force, plan)
     if remove:
         remove_inputs(sources, targets)
+    if pack:  # the float layout's archive: its row is named by its inputs too
+        rows = [(_inputs_label(inputs, len(sources)), *rows[0][1:])]
     if not quiet:
         _print_size_table(rows, to_stderr=STDIO in targets, model=_what(codec),
-                          verbose=verbose, guard=plan)
+                          verbose=verbose, guard=plan, archive=targets[0] if pack else None)
 
 
 def _stdout_output(stdout: bool, output: str | None) -> str | None:
@@ -123,10 +125,19 @@ def _pack(inputs, output, options, threads: int, force: bool, append: bool, quie
     warn_all(summary.warnings, quiet)
     if not quiet:
         codec = options.codec()
-        _print_size_table([(target, summary.bytes_in, summary.bytes_out, summary.images,
-                            summary.guarded)], to_stderr=target == STDIO, model=_what(codec),
-                          guard=options.guard_plan(codec))
+        _print_size_table([(_inputs_label(inputs, summary.images), summary.bytes_in,
+                            summary.bytes_out, summary.images, summary.guarded)],
+                          to_stderr=target == STDIO, model=_what(codec),
+                          guard=options.guard_plan(codec), archive=target)
     return target
+
+
+def _inputs_label(inputs: list[str], images: int) -> str:
+    """What went into an archive, for the summary's input column: the inputs as given (the
+    first three of more), and the image count."""
+    names = ["stdin" if i == STDIO else i for i in inputs]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{shown} ({images} image{'s' if images != 1 else ''})"
 
 
 def _what(codec) -> str:
@@ -153,7 +164,9 @@ def _unique_names(sources, inputs: int):
 
 
 def _print_size_table(rows, to_stderr: bool, model: str, verbose: bool = False,
-                      guard=None) -> None:
+                      guard=None, archive: str | None = None) -> None:
+    """One row per input (label, bytes in, bytes out, images, guarded); with archive,
+    one row for everything packed into it, and a column naming it."""
     console = stderr_console() if to_stderr else stdout_console()
     guarded = sum(r[4] for r in rows)
     note = (f"{guarded} of {sum(r[3] for r in rows)} digits guarded: their lossy decoding "
@@ -171,10 +184,14 @@ def _print_size_table(rows, to_stderr: bool, model: str, verbose: bool = False,
         return
     t = table(f"vaezip encode ({model})")
     t.add_column("input", overflow="fold")
+    if archive is not None:
+        t.add_column("archive", overflow="fold")
     for col in ("bytes in", "bytes out", "ratio"):
         t.add_column(col, justify="right", no_wrap=True)
+    written = [] if archive is None else ["stdout" if archive == STDIO else str(archive)]
     for label, size_in, size_out, *_ in rows:
-        t.add_row(str(label), f"{size_in:,}", f"{size_out:,}", f"{size_in / size_out:.1f}x")
+        t.add_row(str(label), *written, f"{size_in:,}", f"{size_out:,}",
+                  f"{size_in / size_out:.1f}x")
     if len(rows) > 1:
         t.add_row("total", f"{total_in:,}", f"{total_out:,}",
                   f"{total_in / max(total_out, 1):.1f}x")

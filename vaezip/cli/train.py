@@ -115,7 +115,8 @@ def train_cmd(
     threads: int = typer.Option(None, "--threads", help="CPU threads [default: all cores]."),
     limit: int = typer.Option(None, "--limit", help="Train on the first N images only "
         "[default: all]."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run, or "
+                                "with --epochs N a finished one, from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Replace an existing model or run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
@@ -139,16 +140,20 @@ def train_cmd(
         config, settings, done = checkpoint_settings(checkpoint)
         if epochs is not None:
             settings = TrainSettings(**{**settings.__dict__, "epochs": epochs})
+        if done >= settings.epochs:  # a finished run: only more epochs can continue it
+            raise UsageError(f"{name!r} has trained {done} epochs already; pass --epochs N "
+                             f"with N above {done} to train it further")
         log(f"resuming {name} after epoch {done} of {settings.epochs}", quiet)
     else:
-        if checkpoint.exists() and not force:
-            raise ModelExistsError(
-                f"an unfinished run of {name!r} exists ({checkpoint}); pass --resume to "
-                f"continue it or --force to start over"
-            )
         if out_path.exists() and not force:
             raise ModelExistsError(
-                f"model {name!r} exists ({out_path}); pass --force to replace it"
+                f"model {name!r} exists ({out_path}); pass --force to replace it, or "
+                f"--resume --epochs N to train it further"
+            )
+        if checkpoint.exists() and not force:
+            raise ModelExistsError(
+                f"a run of {name!r} has a checkpoint ({checkpoint}); pass --resume to "
+                f"continue it or --force to start over"
             )
         try:
             config = ModelConfig(arch=arch, likelihood=likelihood, latent_dim=latent_dim,

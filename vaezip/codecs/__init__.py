@@ -26,7 +26,7 @@ import numpy as np
 
 from vaezip import container
 from vaezip.container import VzFile
-from vaezip.errors import FormatError, OptionError
+from vaezip.errors import FormatError, Option, OptionError
 from vaezip.imaging import Placement
 
 
@@ -198,7 +198,7 @@ def _codecs() -> dict[str, type[Codec]]:
 def codec_class(mode: str) -> type[Codec]:
     codecs = _codecs()
     if mode not in codecs:
-        raise OptionError(f"{{mode}} must be one of {', '.join(codecs)}, not {mode!r}")
+        raise OptionError(Option("mode"), f" must be one of {', '.join(codecs)}, not {mode!r}")
     return codecs[mode]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from vaezip import container
 from vaezip.codecs import Batch, Codec, Payload, Pixels, bitsback
-from vaezip.errors import FormatError, OptionError
+from vaezip.errors import FormatError, Option, OptionError
 from vaezip.imaging import SIDE
 
 
@@ -34,8 +34,8 @@ class LosslessCodec(Codec):
         from vaezip.registry import LOSSLESS_MODEL
 
         if not lossless_capable(model.config):
-            raise OptionError(f"{{lossless}} needs a model with the 256-level likelihood (such "
-                              f"as {LOSSLESS_MODEL}); {model.name!r} is "
+            raise OptionError(Option("lossless"), " needs a model with the 256-level likelihood "
+                              f"(such as {LOSSLESS_MODEL}); {model.name!r} is "
                               f"{model.config.likelihood}")
 
     @classmethod

@@ -17,7 +17,7 @@ from __future__ import annotations
 from vaezip import container
 from vaezip.codecs import Batch, Payload, Pixels, bitsback
 from vaezip.codecs.lossless import LosslessCodec, lossless_capable
-from vaezip.errors import FormatError, OptionError
+from vaezip.errors import FormatError, Option, OptionError
 
 MAX_ERRORS = range(1, 17)  # what the quality nibble can hold, less one
 
@@ -30,8 +30,8 @@ class NearLosslessCodec(LosslessCodec):
         """quality: the maximum error N (1-16) that every pixel may have."""
         super().__init__(model)
         if quality not in MAX_ERRORS:
-            raise OptionError(f"{{max_error}} must be {MAX_ERRORS[0]}-{MAX_ERRORS[-1]}, not "
-                              f"{quality}")
+            raise OptionError(Option("max_error"),
+                              f" must be {MAX_ERRORS[0]}-{MAX_ERRORS[-1]}, not {quality}")
         self.max_error = quality
         self.quality = quality - 1  # the nibble
 

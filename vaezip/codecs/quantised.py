@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from vaezip.codecs import Batch, Codec, Latents, Payload, entropy
-from vaezip.errors import FormatError, OptionError
+from vaezip.errors import FormatError, Option, OptionError
 
 
 class QuantisedCodec(Codec):
@@ -21,7 +21,7 @@ class QuantisedCodec(Codec):
         super().__init__(model)
         self.quality = entropy.DEFAULT_QUALITY if quality is None else quality
         if self.quality not in entropy.QUALITY_STEPS:
-            raise OptionError(f"{{quality}} must be {min(entropy.QUALITY_STEPS)}-"
+            raise OptionError(Option("quality"), f" must be {min(entropy.QUALITY_STEPS)}-"
                               f"{max(entropy.QUALITY_STEPS)}, not {self.quality}")
         units = model.entry.codec["sigma_units"]
         if len(units) != model.config.latent_dim:
@@ -33,7 +33,7 @@ class QuantisedCodec(Codec):
     def check_model(cls, model) -> None:
         if not model.entry.codec.get("sigma_units"):
             raise OptionError(f"model {model.name!r} has no entropy model for coded .vz files; "
-                              f"use {{float_latents}}")
+                              "use ", Option("float_latents"))
 
     @classmethod
     def for_reading(cls, vz, model) -> QuantisedCodec:
