@@ -43,9 +43,9 @@ lint: $(STAMP)
 demo: $(STAMP)
 	@$(BIN)/python examples/demo.py
 
-# Retrain the shipped models from the recipes in vaezip/zoo.py (MODELS="a b" for some).
+# Retrain the shipped models from the recipes in vaezip/models/recipes.py (MODELS="a b" for some).
 weights: $(STAMP)
-	$(BIN)/python -m vaezip.zoo $(MODELS) --data-dir $(DATA_DIR)
+	$(BIN)/python -m vaezip.models.recipes $(MODELS) --data-dir $(DATA_DIR)
 
 # Every figure in docs/figures/, from the shipped models (needs the MNIST test set).
 figures: $(STAMP)

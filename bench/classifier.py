@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vaezip.guard import fit_classifier
+from vaezip.codecs.guard import fit_classifier
 
 
 class DigitClassifier(nn.Module):
@@ -39,7 +39,7 @@ class DigitCNN(DigitClassifier):
 
 def train_classifier(data_dir, epochs: int = 3, seed: int = 0) -> tuple[DigitCNN, float]:
     """(classifier, accuracy on the 10,000 test digits)."""
-    from vaezip.data import load_mnist, to_model_space
+    from vaezip.training.datasets import load_mnist, to_model_space
 
     train = load_mnist(data_dir, train=True, download=False)
     test = load_mnist(data_dir, train=False, download=False)

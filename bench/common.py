@@ -77,8 +77,8 @@ def pillow_resave(src: Path, dst: Path) -> float:
 def vaezip_batch(codec, items: list) -> object:
     """A codec's batch of items (PNG bytes or uint8 arrays) named 00000.png, 00001.png...,
     read the way `vaezip encode` reads files (pipeline.read_batch)."""
+    from vaezip.frames.sources import Source
     from vaezip.pipeline import read_batch
-    from vaezip.sources import Source
 
     names = [f"{i:05d}.png" for i in range(len(items))]
     return read_batch([Source(None, n, n, item) for n, item in zip(names, items, strict=True)],

@@ -93,8 +93,8 @@ def vaezip_codec(model_name: str, quality: int | None, pngs: list[bytes], guard:
     decoded images. quality None: the float layout. guard: with the identity guard (the
     default where the model has one), else as `--no-guard`."""
     import vaezip
-    from vaezip.archive import batch_archive
-    from vaezip.guard import guarded_single_files
+    from vaezip.codecs.guard import guarded_single_files
+    from vaezip.format.archive import batch_archive
     from vaezip.pipeline import EncodeOptions
 
     options = EncodeOptions(model=model_name, quality=quality, float_latents=quality is None,
@@ -126,7 +126,7 @@ def vaezip_exact(digits: np.ndarray, max_error: int | None = None, singles: int 
     """Lossless (max_error None) or near-lossless: (bytes per digit one file each (first
     `singles` digits), packed, decoded digits). Checks every pixel against the bound."""
     import vaezip
-    from vaezip.archive import batch_archive
+    from vaezip.format.archive import batch_archive
     from vaezip.pipeline import EncodeOptions
 
     codec = EncodeOptions(lossless=max_error is None, max_error=max_error).codec()
@@ -156,7 +156,7 @@ def cli_check(model: str, quality: int, digits: np.ndarray, archive: bytes) -> s
 
 
 def coded_models() -> list[str]:
-    from vaezip.registry import list_models
+    from vaezip.models.registry import list_models
 
     # A pixel-group model's latent carries almost nothing (its decoder leans on the pixels
     # decoded before): it codes (near-)losslessly only, so it has no lossy rows.
@@ -206,7 +206,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     from vaezip.codecs.entropy import DEFAULT_QUALITY, QUALITY_STEPS
-    from vaezip.registry import DEFAULT_MODEL, LOSSLESS_MODEL
+    from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL
 
     digits = mnist_test_digits(args.data_dir, args.limit)
     originals = digits.astype(np.float32) / 255
@@ -245,8 +245,8 @@ def main() -> None:
 
     check = ""
     pngs = png_files(digits)
-    from vaezip.guard import load_guard
-    from vaezip.registry import find
+    from vaezip.codecs.guard import load_guard
+    from vaezip.models.registry import find
 
     for model in coded_models():
         guarded = load_guard(find(model)) is not None

@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from vaezip.registry import load_model
+    from vaezip.models.registry import load_model
 
     start = time.perf_counter()
     classifier, accuracy = cached_classifier(args.data_dir)

@@ -1,4 +1,4 @@
-"""The identity guard (issue 18, vaezip/guard.py), measured on the 10,000 MNIST test digits.
+"""The identity guard (issue 18, vaezip/codecs/guard.py), measured on the 10,000 MNIST test digits.
 
 The default lossy mode loses a digit's identity on ~0.8% of test digits: the benchmark's
 judge (a CNN, classifier.py) labels their decodings unlike the originals. The guard's reader
@@ -56,7 +56,7 @@ def main() -> None:
     judged = judge.predict(as_input(digits))
     judged_independently = independent.predict(as_input(digits))
 
-    from vaezip.archive import ArchiveReader
+    from vaezip.format.archive import ArchiveReader
 
     rows, data, guarded_by_default = [], {}, set()
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +139,7 @@ def main() -> None:
 
 
 def _cores() -> int:
-    from vaezip.packing import cores
+    from vaezip.archives import cores
 
     return cores()
 

@@ -1,7 +1,7 @@
 """The independent judge: a digit classifier that shares nothing with the identity guard
 but the MNIST training set (issue 27).
 
-The guard's reader (vaezip/guard.py, an MLP) and the benchmarks' first judge
+The guard's reader (vaezip/codecs/guard.py, an MLP) and the benchmarks' first judge
 (classifier.py, a CNN) are both trained by guard.fit_classifier: Adam at 1e-3, plain
 cross-entropy, un-augmented digits. A judge trained the same way tends to fail on the
 same digits as the reader, which then look guarded to it. This one differs in every

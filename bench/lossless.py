@@ -56,8 +56,8 @@ def neg_elbo_bits_per_dim(model_name: str, digits: np.ndarray) -> float:
     """The model's -ELBO on these digits (torch, one seeded posterior sample per image)."""
     import torch
 
-    from vaezip.evaluate import evaluate
-    from vaezip.registry import load_model
+    from vaezip.models.registry import load_model
+    from vaezip.training.evaluate import evaluate
 
     model, _ = load_model(model_name)
     x = torch.from_numpy(digits.reshape(len(digits), -1).astype(np.float32) / 255)
@@ -68,7 +68,7 @@ def measure_model(name: str, digits: np.ndarray, pngs: Path, single: int) -> dic
     """One model: the packed rate, -ELBO, speed on one core and with -T 2, single files."""
     from threadpoolctl import threadpool_limits
 
-    from vaezip import archive as framed
+    from vaezip.format import archive as framed
     from vaezip.pipeline import EncodeOptions
 
     n, dims = len(digits), digits[0].size
@@ -108,7 +108,7 @@ def measure_model(name: str, digits: np.ndarray, pngs: Path, single: int) -> dic
 
 
 def _training(name: str) -> str:
-    from vaezip.registry import find
+    from vaezip.models.registry import find
 
     t = find(name).training
     return (f"{t.get('epochs')} epochs x {t.get('seconds_per_epoch')} s "
@@ -116,7 +116,7 @@ def _training(name: str) -> str:
 
 
 def main() -> None:
-    from vaezip.registry import LOSSLESS_MODEL
+    from vaezip.models.registry import LOSSLESS_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))

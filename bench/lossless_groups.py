@@ -24,9 +24,9 @@ import torch
 from common import write_results
 from torch import nn
 
-from vaezip.config import block_positions
-from vaezip.data import load_mnist
-from vaezip.models import gaussian_kl, logistic_mixture_nll, mlp
+from vaezip.models.config import block_positions
+from vaezip.models.torch_nets import gaussian_kl, logistic_mixture_nll, mlp
+from vaezip.training.datasets import load_mnist
 
 RESULTS = Path(__file__).resolve().parent / "results"  # lossless_groups-<epochs>ep.md
 LATENT, WIDTH, MIXTURE = 32, 512, 3

@@ -19,8 +19,8 @@ from common import mnist_test_digits, write_results
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from nondigits import KINDS, nondigits  # noqa: E402
 
-from vaezip.imaging import prepare  # noqa: E402
-from vaezip.model import load  # noqa: E402
+from vaezip.frames.digit import prepare  # noqa: E402
+from vaezip.models.runtime import load  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ood"
 MODEL = "mnist-bvae-32d"
@@ -49,7 +49,7 @@ def main() -> None:
     train = mnist_test_digits(args.data_dir, 20_000, train=True) / 255
     test = mnist_test_digits(args.data_dir) / 255
     elbo_threshold = float(np.quantile(elbo(model, train), 0.999))
-    scorers = {"the warning (nondigit.py)": lambda x: model.nondigit_scores(x) > 1,
+    scorers = {"the warning (models/detector.py)": lambda x: model.nondigit_scores(x) > 1,
                "-ELBO above its 99.9% training quantile": lambda x: elbo(model, x) > elbo_threshold}
     start = time.perf_counter()
     model.nondigit_scores(test)

@@ -31,7 +31,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def float16_psnr_cost(originals: np.ndarray) -> float:
     """PSNR(decode(float16 mu)) - PSNR(decode(float32 mu)) over the same digits."""
-    from vaezip.registry import load_inference
+    from vaezip.models.registry import load_inference
 
     model, _ = load_inference("mnist-vae-16d")
     flat = originals.reshape(len(originals), -1)

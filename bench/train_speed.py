@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from vaezip.config import ModelConfig
-from vaezip.data import load_mnist, to_model_space
-from vaezip.models import build_model
-from vaezip.train import TrainSettings, train
-from vaezip.zoo import RECIPES
+from vaezip.models.config import ModelConfig
+from vaezip.models.recipes import RECIPES
+from vaezip.models.torch_nets import build_model
+from vaezip.training.datasets import load_mnist, to_model_space
+from vaezip.training.loop import TrainSettings, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.md"
 

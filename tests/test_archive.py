@@ -9,8 +9,8 @@ from conftest import MINI
 from PIL import Image
 
 import vaezip
-from vaezip import archive
-from vaezip.guard import FALLBACK_MODEL
+from vaezip.codecs.guard import FALLBACK_MODEL
+from vaezip.format import archive
 
 
 @pytest.fixture
@@ -237,8 +237,8 @@ def test_a_successor_with_nothing_before_it_is_a_damaged_index():
 
 
 def test_version_10_is_only_for_an_archives_own_frames():
-    from vaezip import container
     from vaezip.errors import FormatError
+    from vaezip.format import container
 
     reader = archive.ArchiveReader(vaezip.compress(_two_digits()), "x.vz")
     payload = reader.frame_bytes(0)

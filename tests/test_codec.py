@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vaezip import container as codec
 from vaezip.errors import FormatError
-from vaezip.imaging import Placement
-from vaezip.names import SHORT_NAMES, is_model_name
+from vaezip.format import container as codec
+from vaezip.format.names import SHORT_NAMES, is_model_name
+from vaezip.frames.digit import Placement
 
 HASH = "0123456789abcdef" * 4
 

@@ -26,7 +26,7 @@ def decoded(path: Path) -> np.ndarray:
 
 
 def test_default_model_has_an_entropy_model():
-    from vaezip.registry import DEFAULT_MODEL, find
+    from vaezip.models.registry import DEFAULT_MODEL, find
 
     entry = find(DEFAULT_MODEL)
     assert len(entry.codec["sigma_units"]) == entry.config.latent_dim
@@ -120,12 +120,12 @@ def test_every_single_bit_flip_of_a_coded_file_is_refused(run_cli, digits, tmp_p
 def test_a_coded_file_read_with_another_version_of_the_model_is_refused(digits, tmp_path):
     from dataclasses import replace
 
-    from vaezip import container
     from vaezip.cli import main
     from vaezip.codecs.quantised import QuantisedCodec
     from vaezip.errors import FormatError
-    from vaezip.model import Model, load
-    from vaezip.registry import DEFAULT_MODEL
+    from vaezip.format import container
+    from vaezip.models.registry import DEFAULT_MODEL
+    from vaezip.models.runtime import Model, load
 
     with pytest.raises(SystemExit) as done:
         main(["encode", str(digits / "2.png"), "-o", str(tmp_path / "2.vz"), "-q"])

@@ -9,12 +9,12 @@ import torch
 from images import mnist_digit
 from PIL import Image
 
-from vaezip import container as codec
-from vaezip.config import ModelConfig
-from vaezip.data import load_mnist, to_model_space
 from vaezip.errors import FormatError, UsageError
-from vaezip.registry import load_inference, load_model
-from vaezip.train import TrainSettings, train
+from vaezip.format import container as codec
+from vaezip.models.config import ModelConfig
+from vaezip.models.registry import load_inference, load_model
+from vaezip.training.datasets import load_mnist, to_model_space
+from vaezip.training.loop import TrainSettings, train
 
 CVAE = "mnist-cvae-8d"
 

@@ -35,7 +35,7 @@ def digits() -> np.ndarray:
 @pytest.fixture(scope="module")
 def shipped():
     """The plain-decoder lossless model (its decoder gives every pixel's masses at once)."""
-    from vaezip.model import load
+    from vaezip.models.runtime import load
 
     return load("mnist-vae-lossless").exact
 
@@ -43,7 +43,7 @@ def shipped():
 @pytest.fixture(scope="module")
 def grouped():
     """The pixel-group lossless model (issue 17)."""
-    from vaezip.model import load
+    from vaezip.models.runtime import load
 
     return load("mnist-vae-lossless-16g").exact
 
@@ -122,7 +122,7 @@ def test_inputs_that_are_0_in_every_image_are_skipped_exactly(grouped, digits):
 
 
 def test_sums_past_float64s_exact_integers_are_refused():
-    from vaezip.config import ModelConfig, mlp_parameter_names
+    from vaezip.models.config import ModelConfig, mlp_parameter_names
 
     config = ModelConfig(arch="vae", likelihood="logistic", latent_dim=2, hidden=(4,))
     tensors = {}

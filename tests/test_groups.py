@@ -10,9 +10,9 @@ from conftest import MINI
 
 from vaezip.codecs import bitsback
 from vaezip.codecs.exact import ExactModel
-from vaezip.config import ModelConfig, block_positions
-from vaezip.inference import NumpyModel
-from vaezip.models import GroupVAE, build_model, logistic_mixture_nll
+from vaezip.models.config import ModelConfig, block_positions
+from vaezip.models.numpy_nets import NumpyModel
+from vaezip.models.torch_nets import GroupVAE, build_model, logistic_mixture_nll
 
 SMALL = ModelConfig(arch="vae", likelihood="logistic", latent_dim=4, hidden=(48, 48), groups=4)
 
@@ -134,7 +134,7 @@ def test_dropout_acts_only_in_training_and_repeats_with_its_generator(digits):
     """TrainSettings.dropout (issue 17): masks drawn from the loss's generator, so a resumed
     run repeats; evaluation and coding see the whole network."""
     from vaezip.errors import OptionError
-    from vaezip.train import TrainSettings
+    from vaezip.training.loop import TrainSettings
 
     torch.manual_seed(0)
     model = build_model(SMALL)

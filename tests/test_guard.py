@@ -11,9 +11,10 @@ from conftest import MINI
 from PIL import Image
 
 import vaezip
-from vaezip import archive, container, registry
+from vaezip.codecs.guard import FALLBACK_MODEL, guard_path, load_guard
 from vaezip.errors import FormatError
-from vaezip.guard import FALLBACK_MODEL, guard_path, load_guard
+from vaezip.format import archive, container
+from vaezip.models import registry
 
 # Of the mini set's first 130 test digits, the shipped guard flags these (their -Q 2
 # decodings move its reader's labels past the threshold).
@@ -116,7 +117,7 @@ def test_the_guard_is_bound_to_its_models_weights(monkeypatch):
 def test_the_shipped_guard_is_the_recorded_recipe():
     from safetensors import safe_open
 
-    from vaezip.zoo import GUARDS
+    from vaezip.models.recipes import GUARDS
 
     for name, recipe in GUARDS.items():
         with safe_open(str(guard_path(registry.find(name))), framework="numpy") as f:
@@ -130,8 +131,8 @@ def test_the_shipped_guard_is_the_recorded_recipe():
 
 def test_a_guard_trains_and_flags_its_share_of_held_out_digits():
     torch = pytest.importorskip("torch")
-    from vaezip.guard import FLAG_SHARE, train_guard
-    from vaezip.model import load
+    from vaezip.codecs.guard import FLAG_SHARE, train_guard
+    from vaezip.models.runtime import load
 
     with np.load(MINI) as mini:
         images = torch.from_numpy(mini["train_images"])

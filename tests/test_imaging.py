@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from vaezip.errors import ImageError
-from vaezip.imaging import MAX_PIXELS, SIDE, prepare, restore
+from vaezip.frames.digit import MAX_PIXELS, SIDE, prepare, restore
 
 
 def test_an_mnist_digit_passes_through_untouched():

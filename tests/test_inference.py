@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from vaezip.config import ModelConfig, mlp_parameter_names
-from vaezip.data import load_mnist, to_model_space
-from vaezip.models import build_model
-from vaezip.registry import load_inference, load_model
+from vaezip.models.config import ModelConfig, mlp_parameter_names
+from vaezip.models.registry import load_inference, load_model
+from vaezip.models.torch_nets import build_model
+from vaezip.training.datasets import load_mnist, to_model_space
 
 SHIPPED = ["mnist-ae-2d", "mnist-vae-2d-mse", "mnist-vae-2d-bce", "mnist-vae-16d",
            "mnist-bvae-32d", "mnist-vae-lossless", "mnist-vae-lossless-16g"]

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from vaezip.data import binarize, load_mnist, to_model_space
-from vaezip.evaluate import evaluate, full_report, importance_weighted_nll
-from vaezip.registry import load_model
+from vaezip.models.registry import load_model
+from vaezip.training.datasets import binarize, load_mnist, to_model_space
+from vaezip.training.evaluate import evaluate, full_report, importance_weighted_nll
 
 
 @pytest.fixture(scope="module")

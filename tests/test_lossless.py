@@ -17,8 +17,8 @@ def test_digits() -> np.ndarray:
 
 
 def tiny_logistic_model(seed=0):
-    from vaezip.config import ModelConfig, mlp_parameter_names
-    from vaezip.inference import NumpyModel
+    from vaezip.models.config import ModelConfig, mlp_parameter_names
+    from vaezip.models.numpy_nets import NumpyModel
 
     config = ModelConfig(arch="vae", likelihood="logistic", latent_dim=4, hidden=(16,))
     rng = np.random.default_rng(seed)
@@ -35,7 +35,7 @@ def tiny_logistic_model(seed=0):
 def test_the_numpy_pmf_is_the_distribution_torch_trains():
     import torch
 
-    from vaezip.models import build_model
+    from vaezip.models.torch_nets import build_model
 
     numpy_model, tensors = tiny_logistic_model()
     torch_model = build_model(numpy_model.config)
@@ -44,7 +44,7 @@ def test_the_numpy_pmf_is_the_distribution_torch_trains():
     pmf = numpy_model.pixel_pmf(z)  # [3 * 784, 256]
     assert np.allclose(pmf.sum(1), 1) and (pmf >= 0).all()
     out = torch_model.decoder_logits(torch.from_numpy(z))
-    from vaezip.models import logistic_mixture_nll
+    from vaezip.models.torch_nets import logistic_mixture_nll
 
     for level in (0, 1, 77, 254, 255):  # every pixel at this level: -log p summed
         x = torch.full((3, 784), level / 255)
@@ -67,7 +67,7 @@ def test_bits_back_round_trips_exactly_and_chunks_grow(test_digits):
 
 def test_the_shipped_lossless_model_beats_png_on_real_digits(test_digits):
     from vaezip.codecs import bitsback as lossless
-    from vaezip.registry import load_inference
+    from vaezip.models.registry import load_inference
 
     model, entry = load_inference("mnist-vae-lossless")  # the float coder: no pixel groups
     pixels = test_digits.reshape(len(test_digits), -1)

@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from vaezip.config import ModelConfig
 from vaezip.errors import ModelFileError
-from vaezip.models import VAE, AutoEncoder, build_model, gaussian_kl
+from vaezip.models.config import ModelConfig
+from vaezip.models.torch_nets import VAE, AutoEncoder, build_model, gaussian_kl
 
 
 def test_kl_matches_torch_distributions():

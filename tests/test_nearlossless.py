@@ -11,9 +11,9 @@ from images import mnist_digit
 from PIL import Image
 
 import vaezip
-from vaezip import container
 from vaezip.codecs.bitsback import level_bins
 from vaezip.errors import FormatError, OptionError
+from vaezip.format import container
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_one_stream_per_image_batched_is_the_same_bytes(name, max_error, digits,
     """Single files (lossless, near-lossless, the identity guard's) code many images' networks
     at once (encode_exact_each); each stream must be what coding its image alone gives."""
     from vaezip.codecs import bitsback
-    from vaezip.model import load
+    from vaezip.models.runtime import load
 
     model = load(name).exact
     levels = digits[:12].reshape(12, -1)

@@ -12,11 +12,11 @@ from images import mnist_digit
 from nondigits import KINDS, nondigits
 from PIL import Image
 
-from vaezip import container
 from vaezip.errors import FormatError, ModelFileError
-from vaezip.imaging import prepare
-from vaezip.model import load
-from vaezip.nondigit import FEATURES, Detector
+from vaezip.format import container
+from vaezip.frames.digit import prepare
+from vaezip.models.detector import FEATURES, Detector
+from vaezip.models.runtime import load
 
 MODEL = "mnist-bvae-32d"  # the default for encode: the shipped model with a detector
 
@@ -53,7 +53,7 @@ def test_real_world_digits_do_not_warn():
 
 
 def test_at_most_1_percent_of_the_mnist_test_digits_warn(shared_data):
-    from vaezip.data import load_mnist, to_model_space
+    from vaezip.training.datasets import load_mnist, to_model_space
 
     digits = to_model_space(load_mnist(shared_data, train=False, download=False).images)
     false = float((load(MODEL).nondigit_scores(digits.numpy()) > 1).mean())
@@ -107,7 +107,7 @@ def test_detectors_round_trip_and_bad_ones_are_refused(tmp_path):
         Detector.from_json(json.dumps(bad))
     from safetensors.numpy import load_file, save
 
-    from vaezip.registry import read_entry
+    from vaezip.models.registry import read_entry
 
     path = load(MODEL).entry.path
     with __import__("safetensors").safe_open(str(path), framework="numpy") as f:
@@ -138,7 +138,7 @@ def test_a_conditional_model_calibrates_and_scores_with_its_labels():
     """The cvae sees the digit's label in its encoder and decoder: calibration and
     scoring pass the labels through (on the fixture's 1,000 training digits: too few of
     each digit for a Gaussian apiece, so one class)."""
-    from vaezip.nondigit import calibrate, features
+    from vaezip.models.detector import calibrate, features
 
     with np.load("tests/data/mnist-mini.npz") as mini:
         train = mini["train_images"].reshape(-1, 784) / 255

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from vaezip import registry
-from vaezip.config import ModelConfig
-from vaezip.models import build_model
-from vaezip.plots import DPI, interpolation_path, manifold_axes, project_2d
+from vaezip.models import registry
+from vaezip.models.config import ModelConfig
+from vaezip.models.torch_nets import build_model
+from vaezip.training.figures import DPI, interpolation_path, manifold_axes, project_2d
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_pca_projection_and_paths():
 
 
 def test_png_bytes_are_images():
-    from vaezip.plots import samples
+    from vaezip.training.figures import samples
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(latent_dim=2, hidden=(8,)))

@@ -6,10 +6,10 @@ import zipfile
 import pytest
 import torch
 
-from vaezip import registry
-from vaezip.config import ModelConfig
 from vaezip.errors import ModelFileError, UnknownModelError
-from vaezip.models import build_model
+from vaezip.models import registry
+from vaezip.models.config import ModelConfig
+from vaezip.models.torch_nets import build_model
 
 SHIPPED = {"mnist-ae-2d", "mnist-vae-2d-mse", "mnist-vae-2d-bce", "mnist-vae-16d"}
 
@@ -34,7 +34,7 @@ def test_shipped_models_are_listed_with_test_metrics():
 
 def test_every_shipped_model_has_a_short_name_for_single_files():
     """Format 8: a new shipped model needs its own letter in names.SHORT_NAMES."""
-    from vaezip.names import SHORT_NAME_OF
+    from vaezip.format.names import SHORT_NAME_OF
 
     shipped = {e.name for e in registry.list_models() if e.kind == "shipped"}
     assert SHIPPED <= shipped and shipped <= set(SHORT_NAME_OF)
@@ -150,7 +150,7 @@ def test_built_wheel_carries_and_finds_the_shipped_weights(tmp_path):
     for name in SHIPPED:
         assert f"vaezip/weights/{name}.safetensors" in names
     # Import the unpacked wheel from elsewhere: the registry must find its own weights.
-    code = ("import json, vaezip.registry as r; "
+    code = ("import json, vaezip.models.registry as r; "
             "print(json.dumps([[e.name, str(e.path)] for e in r.list_models()]))")
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -164,7 +164,7 @@ def test_built_wheel_carries_and_finds_the_shipped_weights(tmp_path):
 def test_make_weights_retrains_exactly_the_shipped_models():
     """Every shipped weights file has a recipe, and `make weights` (no MODELS) trains just
     those: the recipes of candidates that were tried and not shipped run only when named."""
-    from vaezip.zoo import RECIPES, TRIED, shipped_recipes, weights_dir
+    from vaezip.models.recipes import RECIPES, TRIED, shipped_recipes, weights_dir
 
     on_disk = {p.stem for p in weights_dir().glob("*.safetensors")}
     assert set(shipped_recipes()) == on_disk

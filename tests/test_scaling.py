@@ -13,10 +13,10 @@ import torch
 from conftest import MINI, _write_idx
 from PIL import Image
 
-from vaezip.config import ModelConfig
-from vaezip.data import load_dataset, load_mnist, to_model_space
 from vaezip.errors import DataUnavailableError
-from vaezip.train import TrainSettings, train
+from vaezip.models.config import ModelConfig
+from vaezip.training.datasets import load_dataset, load_mnist, to_model_space
+from vaezip.training.loop import TrainSettings, train
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 VAEZIP = Path(sys.executable).with_name("vaezip")

@@ -2,9 +2,9 @@
 
 import pytest
 
-from vaezip.data import load_mnist, to_model_space
-from vaezip.evaluate import evaluate
-from vaezip.registry import load_model
+from vaezip.models.registry import load_model
+from vaezip.training.datasets import load_mnist, to_model_space
+from vaezip.training.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterable
 
 from vaezip.errors import VaezipWarning
-from vaezip.model import Model
+from vaezip.models.runtime import Model
 
 ImageLike = object  # PIL.Image.Image | numpy.ndarray | str | os.PathLike | bytes
 
@@ -52,8 +52,8 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
     that exclude each other, UnknownModelError for a model that is not installed. Warns
     (vaezip.errors.VaezipWarning) about inputs that are blank or do not look like digits.
     """
+    from vaezip.frames.sources import api_sources
     from vaezip.pipeline import EncodeOptions, read_batch
-    from vaezip.sources import api_sources
 
     single = _is_single(images)
     sources = api_sources(images, single)
@@ -70,10 +70,10 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
         return codec.file_bytes(read.batch, packed=not single)
     plan = options.guard_plan(codec)
     if single:
-        from vaezip.guard import guarded_single_files
+        from vaezip.codecs.guard import guarded_single_files
 
         return guarded_single_files(codec, plan, read.batch)[0][0]
-    from vaezip.archive import batch_archive
+    from vaezip.format.archive import batch_archive
 
     return batch_archive(codec, read.batch, plan)
 
@@ -87,13 +87,13 @@ def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool
     posterior instead of its mean. Raises vaezip.errors.FormatError for data that is not a
     valid .vz file, or that needs a model which is not installed.
     """
-    from vaezip import container
+    from vaezip.format import container
     from vaezip.pipeline import DecodeOptions, decode_file
 
     options = DecodeOptions(sample=sample, seed=seed, native=native)
     data = bytes(data)
     if container.is_framed_bytes(data):
-        from vaezip.packing import decode_archive
+        from vaezip.archives import decode_archive
 
         return decode_archive(data, "<data>", options)
     vz = container.loads(data, "<data>")
@@ -106,6 +106,6 @@ def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool
 def load_model(name: str) -> Model:
     """A registry model (shipped or trained with `vaezip train`), its weights checked
     against their hash: encode, decode and sample on NumPy arrays (no torch)."""
-    from vaezip.model import load
+    from vaezip.models.runtime import load
 
     return load(name)

@@ -45,16 +45,16 @@ def _build_class():
         format_description = "vaezip VAE-compressed image"
 
         def _open(self) -> None:
-            from vaezip import container
             from vaezip.errors import VaezipError
+            from vaezip.format import container
             from vaezip.pipeline import decode_file
 
             label = str(self.filename or "<.vz data>")
             data = self.fp.read()
             try:
                 if container.is_framed_bytes(data):
-                    from vaezip.archive import ArchiveReader
-                    from vaezip.packing import decode_archive
+                    from vaezip.archives import decode_archive
+                    from vaezip.format.archive import ArchiveReader
 
                     members = decode_archive(data, label)
                     model, mode = ArchiveReader(data, label).model, "framed archive"

@@ -15,7 +15,6 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from vaezip import container
 from vaezip.codecs import Batch, Codec, Latents, Pixels, codec_class, default_mode, for_file
 from vaezip.errors import (
     FormatError,
@@ -25,8 +24,9 @@ from vaezip.errors import (
     OptionError,
     UnknownModelError,
 )
-from vaezip.imaging import exact_image, exact_levels, native_image, prepare, restore
-from vaezip.sources import STDIO, Source
+from vaezip.format import container
+from vaezip.frames.digit import exact_image, exact_levels, native_image, prepare, restore
+from vaezip.frames.sources import STDIO, Source
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class EncodeOptions:
     float_latents: bool = False  # mu and sigma as float16 (the version 1-2 layout)
     digit: int | None = None  # the digit shown, for conditional models
     max_error: int | None = None  # near-lossless: every pixel within this many levels
-    # The identity guard (guard.py): digits whose lossy decoding may read as another digit
+    # The identity guard (codecs/guard.py): digits whose lossy decoding may read as another digit
     # are coded near-lossless instead, where the model has a guard.
     guard: bool = True
 
@@ -48,7 +48,7 @@ class EncodeOptions:
         a mode other than quantised, or a model without one."""
         if not self.guard or codec.mode != "quantised":
             return None
-        from vaezip.guard import GuardPlan, load_guard
+        from vaezip.codecs.guard import GuardPlan, load_guard
 
         guard = load_guard(codec.model.entry)
         return None if guard is None else GuardPlan(guard)
@@ -56,8 +56,8 @@ class EncodeOptions:
     def codec(self) -> Codec:
         """The codec these options ask for, bound to its model; OptionError on options that
         exclude each other or do not fit the model, before any image is read."""
-        from vaezip.model import load
-        from vaezip.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
+        from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
+        from vaezip.models.runtime import load
 
         near = self.max_error is not None
         if self.lossless and near:
@@ -148,7 +148,7 @@ def _score_nondigits(model, pixels: np.ndarray, posterior, images: list,
                      sources: list[Source], digit: int | None) -> list[str]:
     """Warn about the inputs unlike the model's training digits, and mark their records
     with the score (in place). Blank inputs have had their own warning."""
-    from vaezip.nondigit import CALIBRATION_QUANTILE
+    from vaezip.models.detector import CALIBRATION_QUANTILE
 
     scores = model.nondigit_scores(pixels, digit, posterior)
     hundredths = np.minimum(scores * 100, 1e12).astype(np.int64)
@@ -166,8 +166,8 @@ def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: 
     """Write the archive (pack: the float layout's) or one .vz per input, guarded by
     guard (a guard.GuardPlan) if given. Returns a row per file written: (label, bytes in,
     bytes out, images, images the guard coded near-lossless)."""
+    from vaezip.codecs.guard import guarded_single_files
     from vaezip.fileio import write_output
-    from vaezip.guard import guarded_single_files
 
     if pack:
         data = codec.file_bytes(read.batch, packed=True)
@@ -192,7 +192,7 @@ class ModelCache:
         self._models: dict = {}
 
     def get(self, vz: container.VzFile, label: str):
-        from vaezip.model import load
+        from vaezip.models.runtime import load
 
         if vz.model not in self._models:
             try:
@@ -274,7 +274,7 @@ def decode_to_files(vz: container.VzFile, label: str, targets: list[str],
                     options: DecodeOptions, models: ModelCache, force: bool) -> None:
     """Decode one .vz and write its images to targets (one per image; '-' is stdout)."""
     from vaezip.fileio import write_output
-    from vaezip.imaging import image_bytes
+    from vaezip.frames.digit import image_bytes
 
     for target, image in zip(targets, decode_file(vz, label, options, models), strict=True):
         write_output(target, image_bytes(image, output_format(target)), force)

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from vaezip.errors import UsageError
-from vaezip.sources import STDIO
+from vaezip.frames.sources import STDIO
 
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 def check_vz_output(output: str | None) -> None:
     """encode writes .vz files: an output named like an image would mislead."""
-    from vaezip.sources import IMAGE_SUFFIXES
+    from vaezip.frames.sources import IMAGE_SUFFIXES
 
     if output and output != STDIO and Path(output).suffix.lower() in IMAGE_SUFFIXES:
         raise UsageError(f"{output}: encode writes .vz files, not {Path(output).suffix} images; "
@@ -141,7 +141,7 @@ def remove_inputs(sources, outputs: list[str]) -> None:
 
 def _verified(path: Path) -> bool:
     if path.suffix.lower() == ".vz":
-        from vaezip.packing import verify
+        from vaezip.archives import verify
 
         lost, images = verify(path, str(path))
         return not lost and images > 0

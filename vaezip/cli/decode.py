@@ -10,7 +10,7 @@ import typer
 from vaezip.cli._app import app
 from vaezip.cli._options import FORCE, REMOVE, STDOUT, THREADS, VERBOSE
 from vaezip.errors import UsageError
-from vaezip.sources import STDIO
+from vaezip.frames.sources import STDIO
 
 
 @app.command("decode")
@@ -38,8 +38,8 @@ def decode_cmd(
 ) -> None:
     """Turn .vz files back into images (digit.vz -> digit.png; an archive -> a directory)."""
     from vaezip.cli._paths import parse_size
+    from vaezip.frames.sources import collect_sources
     from vaezip.pipeline import DecodeOptions
-    from vaezip.sources import collect_sources
 
     if size and native:
         raise UsageError("--size and --native exclude each other")
@@ -62,9 +62,9 @@ def decode_cmd(
 
 def _decode(sources, output, options, member, salvage, threads, remove, force, verbose,
             quiet) -> None:
-    from vaezip import container
-    from vaezip.archive import is_framed_file
     from vaezip.cli._paths import check_targets, decode_targets, remove_inputs
+    from vaezip.format import container
+    from vaezip.format.archive import is_framed_file
     from vaezip.pipeline import ModelCache, decode_to_files
 
     framed = [s for s in sources if s.path is not None and is_framed_file(s.path)]
@@ -110,8 +110,8 @@ def _spooled(source):
     from a file) a temporary file holding them."""
     import tempfile
 
-    from vaezip import container
-    from vaezip.sources import Source
+    from vaezip.format import container
+    from vaezip.frames.sources import Source
 
     data = source.read()
     if not container.is_framed_bytes(data):
@@ -137,8 +137,8 @@ def _folders(top: Path, folders: set[str], images: int) -> str:
 def _unpack(source, output, n_inputs, members, salvage, threads, force, options):
     """A framed archive into its directory, frame by frame (packing.unpack): (summary line,
     images written, whether members were lost, the directory)."""
+    from vaezip.archives import cores, unpack
     from vaezip.cli._paths import archive_folder
-    from vaezip.packing import cores, unpack
 
     if source.label == STDIN_LABEL and not output:
         raise UsageError("an archive from standard input needs -o DIR")

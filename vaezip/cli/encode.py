@@ -14,7 +14,7 @@ from vaezip.cli._output import (
     table,
     warn_all,
 )
-from vaezip.sources import STDIO
+from vaezip.frames.sources import STDIO
 
 
 @app.command("encode")
@@ -65,8 +65,8 @@ def encode_cmd(
     """
     from vaezip.cli._paths import check_targets, encode_targets, remove_inputs
     from vaezip.errors import UsageError
+    from vaezip.frames.sources import collect_sources, walk_sources
     from vaezip.pipeline import EncodeOptions, encode_files, read_batch
-    from vaezip.sources import collect_sources, walk_sources
 
     if append and not pack:
         raise UsageError("--append goes with --pack")
@@ -111,9 +111,9 @@ def _stdout_output(stdout: bool, output: str | None) -> str | None:
 
 def _pack(inputs, output, options, threads: int, force: bool, append: bool, quiet: bool) -> str:
     """--pack: a framed archive, streamed frame by frame (packing.pack)."""
+    from vaezip.archives import cores, pack
     from vaezip.cli._paths import check_targets, encode_targets
-    from vaezip.packing import cores, pack
-    from vaezip.sources import walk_sources
+    from vaezip.frames.sources import walk_sources
 
     target = encode_targets(inputs, [], output, True)[0]
     check_targets([target], [a for a in inputs if a != STDIO], force or append)

@@ -20,7 +20,7 @@ def models_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List the shipped and user-trained models, or show one in full."""
-    from vaezip.registry import find, list_models
+    from vaezip.models.registry import find, list_models
 
     if name is not None:
         _show(find(name), as_json)
@@ -49,7 +49,7 @@ def models_cmd(
 
 
 def _roles() -> dict[str, tuple[str, str]]:
-    from vaezip.registry import DEFAULT_MODEL, GENERATIVE_MODEL, LOSSLESS_MODEL
+    from vaezip.models.registry import DEFAULT_MODEL, GENERATIVE_MODEL, LOSSLESS_MODEL
 
     return {DEFAULT_MODEL: ("*", "default for encode"),
             GENERATIVE_MODEL: ("+", "default for sample and plot"),

@@ -42,7 +42,7 @@ def plot_cmd(
 ) -> None:
     """Draw the post's figures: recon, latent, manifold, samples, interpolate."""
     from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.registry import GENERATIVE_MODEL, find
+    from vaezip.models.registry import GENERATIVE_MODEL, find
 
     if kind not in PLOT_KINDS:
         raise UsageError(f"unknown plot {kind!r}; choose one of {', '.join(PLOT_KINDS)}")
@@ -65,12 +65,12 @@ def plot_cmd(
     output = output or Path(f"{kind}-{entry.name}.png")
     check_writable(output, force)
 
-    from vaezip import plots
-    from vaezip.registry import load_model
+    from vaezip.models.registry import load_model
+    from vaezip.training import figures as plots
 
     net, entry = load_model(entry)
     if kind in ("recon", "latent"):
-        from vaezip.data import default_data_dir, load_mnist, to_model_space
+        from vaezip.training.datasets import default_data_dir, load_mnist, to_model_space
 
         test = load_mnist(data_dir or default_data_dir(), train=False, download=download)
         count = n if kind == "recon" else limit
@@ -98,11 +98,11 @@ def _interpolation_ends(inputs: list[str], model: str | None):
     and A's digit (for a conditional model)."""
     import torch
 
-    from vaezip import container
     from vaezip.codecs import Latents, for_file
+    from vaezip.format import container
+    from vaezip.frames.sources import collect_sources
+    from vaezip.models.registry import find
     from vaezip.pipeline import ModelCache
-    from vaezip.registry import find
-    from vaezip.sources import collect_sources
 
     if len(inputs) != 2:
         raise UsageError(f"interpolate needs exactly two .vz files, not {len(inputs)}")

@@ -35,7 +35,7 @@ def sample_cmd(
     if not 1 <= scale <= 32:
         raise UsageError(f"--scale must be between 1 and 32, not {scale}")
     from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.registry import GENERATIVE_MODEL, find, load_model
+    from vaezip.models.registry import GENERATIVE_MODEL, find, load_model
 
     entry = find(model or GENERATIVE_MODEL)
     from vaezip.pipeline import check_digit
@@ -49,8 +49,8 @@ def sample_cmd(
     import torch
     from PIL import Image
 
-    from vaezip.data import grid_png_bytes
-    from vaezip.imaging import image_bytes, native_image
+    from vaezip.frames.digit import image_bytes, native_image
+    from vaezip.training.datasets import grid_png_bytes
 
     net, entry = load_model(entry)
     gen = torch.Generator().manual_seed(seed)

@@ -25,7 +25,7 @@ def _parse_hidden(text: str) -> tuple[int, ...]:
 
 def _train_callbacks(quiet: bool, name: str):
     """A rich progress bar (loss, epoch, ETA) on a terminal; one line per epoch otherwise."""
-    from vaezip.train import TrainCallbacks
+    from vaezip.training.loop import TrainCallbacks
 
     if not show_progress(quiet):
         def on_epoch(r):
@@ -67,7 +67,7 @@ def _train_callbacks(quiet: bool, name: str):
 def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, resume, force,
                      device, limit, store_dtype, quiet, download=True):
     """The training job with its progress display."""
-    from vaezip.train import train_and_register
+    from vaezip.training.loop import train_and_register
 
     callbacks, progress = _train_callbacks(quiet, name)
     kwargs = dict(resume=resume, force=force, device=device, limit=limit,
@@ -121,12 +121,12 @@ def train_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Train a model on MNIST and register it under --name."""
-    from vaezip.checkpoint import checkpoint_settings
-    from vaezip.config import ModelConfig
-    from vaezip.data import default_data_dir
     from vaezip.errors import ModelExistsError
-    from vaezip.registry import is_shipped, user_home, user_models_dir, validate_name
-    from vaezip.train import TrainSettings
+    from vaezip.models.config import ModelConfig
+    from vaezip.models.registry import is_shipped, user_home, user_models_dir, validate_name
+    from vaezip.training.checkpoint import checkpoint_settings
+    from vaezip.training.datasets import default_data_dir
+    from vaezip.training.loop import TrainSettings
 
     try:
         validate_name(name)
@@ -164,7 +164,7 @@ def train_cmd(
                                  batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
                                  kl_warmup_epochs=kl_warmup, beta=beta, dataset=dataset,
                                  precision=precision, dropout=dropout)
-    from vaezip.train import set_threads
+    from vaezip.training.loop import set_threads
 
     set_threads(threads)
     summary = run_training_job(

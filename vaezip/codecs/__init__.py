@@ -9,7 +9,7 @@ One interface, one module per mode:
              (nearlossless.py)
 
 A codec owns both directions (as CompressAI's do): `encode(batch)` gives a Payload,
-`file_bytes(batch, packed)` frames it as a whole .vz file (container.py), and
+`file_bytes(batch, packed)` frames it as a whole .vz file (format/container.py), and
 `decode(vz)` gives back Latents or Pixels after checking that the file was made by this
 very model. Choosing a mode is a lookup (codec_class). Codecs never touch files or print.
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vaezip import container
-from vaezip.container import VzFile
 from vaezip.errors import FormatError, Option, OptionError
-from vaezip.imaging import Placement
+from vaezip.format import container
+from vaezip.format.container import VzFile
+from vaezip.frames.digit import Placement
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Batch:
     images: tuple[Placement, ...]  # one per row; a conditional model's digit is in each
     levels: np.ndarray | None = field(default=None, repr=False)  # lossless: uint8 [N, D]
     # The model's (mu, sigma) [N, K] where reading already ran the encoder (to score the
-    # inputs, nondigit.py): the latent codecs take it instead of running it again.
+    # inputs, models/detector.py): the latent codecs take it instead of running it again.
     posterior: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -93,7 +93,7 @@ class Pixels:
 
 
 class Codec:
-    """One mode of coding, bound to one model (vaezip.model.Model)."""
+    """One mode of coding, bound to one model (vaezip.models.runtime.Model)."""
 
     mode: str = ""
     quality: int = 0
@@ -146,11 +146,11 @@ class Codec:
 
     def frame_bytes(self, batch: Batch, own_model: bool = False,
                     positions: list[int] | None = None) -> bytes:
-        """One frame of a framed archive (archive.py): the batch's coded payload, with
+        """One frame of a framed archive (format/archive.py): the batch's coded payload, with
         the members' names left to the archive's index. Its checksum covers its bytes and
         the codec state that decides how they decode (check_state). own_model: a frame of
         a model other than the archive's, with its members' positions (version 9); the
-        archive's own frames are version 10 (archive.py: the index is compact)."""
+        archive's own frames are version 10 (format/archive.py: the index is compact)."""
         payload = self.encode(batch)
         return container.coded_payload(
             self.model.sha256, self.check_state(), self.quality, list(batch.images),

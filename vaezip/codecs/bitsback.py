@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaezip.config import LEVELS
 from vaezip.errors import FormatError
+from vaezip.models.config import LEVELS
 
 Z_BINS = 256  # bins per unit of z: fine against posterior widths of ~0.05-1
 Z_LIMIT = 8 * Z_BINS  # z in [-8, 8]

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vaezip.codecs.entropy import CDF_POINTS, CDF_RANGE, normal_cdf
-from vaezip.config import LEVELS, mlp_parameter_names
+from vaezip.models.config import LEVELS, mlp_parameter_names
 
 ACT_BITS = 14  # hidden activations: integers in units of 2^-14
 WEIGHT_BITS = 16  # weights: integers in units of 2^-16

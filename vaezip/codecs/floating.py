@@ -7,9 +7,9 @@ different version of the model is refused.
 
 from __future__ import annotations
 
-from vaezip import container
 from vaezip.codecs import Batch, Codec, Latents, Payload
 from vaezip.errors import FormatError
+from vaezip.format import container
 
 
 class FloatCodec(Codec):

@@ -13,10 +13,10 @@ that decodes to anything else is refused.
 
 from __future__ import annotations
 
-from vaezip import container
 from vaezip.codecs import Batch, Codec, Payload, Pixels, bitsback
 from vaezip.errors import FormatError, Option, OptionError
-from vaezip.imaging import SIDE
+from vaezip.format import container
+from vaezip.frames.digit import SIDE
 
 
 def lossless_capable(config) -> bool:
@@ -31,7 +31,7 @@ class LosslessCodec(Codec):
 
     @classmethod
     def check_model(cls, model) -> None:
-        from vaezip.registry import LOSSLESS_MODEL
+        from vaezip.models.registry import LOSSLESS_MODEL
 
         if not lossless_capable(model.config):
             raise OptionError(Option("lossless"), " needs a model with the 256-level likelihood "

@@ -14,10 +14,10 @@ coded bytes, so it is checked before decoding.
 
 from __future__ import annotations
 
-from vaezip import container
 from vaezip.codecs import Batch, Payload, Pixels, bitsback
 from vaezip.codecs.lossless import LosslessCodec, lossless_capable
 from vaezip.errors import FormatError, Option, OptionError
+from vaezip.format import container
 
 MAX_ERRORS = range(1, 17)  # what the quality nibble can hold, less one
 

@@ -75,7 +75,7 @@ def iw_log_weights(model, x, k: int, generator, labels=None):
     target = x.expand(k, *x.shape).reshape(-1, x.shape[-1])  # [k * B, D]
     y = None if labels is None else labels.repeat(k)  # [k * B], in the order of flat
     if model.config.likelihood == "logistic":
-        from vaezip.models import logistic_mixture_nll
+        from vaezip.models.torch_nets import logistic_mixture_nll
 
         context = {"x": target} if model.config.groups else {}  # a group decoder's pixels
         log_lik = -logistic_mixture_nll(model.decoder_logits(flat, y, **context), target,
@@ -130,7 +130,7 @@ def full_report(model, images, iw_samples: int = 0, seed: int = 0, on_batch=None
     """
     import time
 
-    from vaezip.data import binarize
+    from vaezip.training.datasets import binarize
 
     config = model.config
     d = images[0].numel()

@@ -210,6 +210,6 @@ def calibrate_stored(data: bytes, config, pixels: np.ndarray, labels=None,
     encoding runs those), on pixels [N, 784] in model space."""
     from safetensors.numpy import load
 
-    from vaezip.inference import NumpyModel
+    from vaezip.models.numpy_nets import NumpyModel
 
     return calibrate(NumpyModel(config, load(data)), pixels, labels, classes)

@@ -1,8 +1,8 @@
 """A model loaded for inference: encode, decode and sample on NumPy arrays, without torch.
 
 This is what `vaezip.load_model(name)` returns and what every codec works with. Training,
-evaluation and the figures use the torch modules in models.py, built from the same
-ModelConfig (inference.py runs the same layers in NumPy).
+evaluation and the figures use the torch modules in models/torch_nets.py, built from the same
+ModelConfig (models/numpy_nets.py runs the same layers in NumPy).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vaezip.config import ModelConfig
+from vaezip.models.config import ModelConfig
 
 BATCH = 4096  # images per NumPy pass: bounded memory, and BLAS still runs at full speed
 
@@ -86,10 +86,10 @@ class Model:
                 ).reshape(-1, side, side)
 
     def nondigit_scores(self, images, digits=None, posterior=None) -> np.ndarray | None:
-        """How unlike the training digits each image is (nondigit.py): float64 [N], above
+        """How unlike the training digits each image is (models/detector.py): float64 [N], above
         1 for the inputs that encoding warns about. None: the model has no detector.
         posterior: encode(images, digits) where the caller has it already."""
-        from vaezip.nondigit import features
+        from vaezip.models.detector import features
 
         detector = self.entry.nondigit
         if detector is None:
@@ -120,7 +120,7 @@ def _part(labels: np.ndarray | None, start: int) -> np.ndarray | None:
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str, path: str, sha256: str) -> Model:
-    from vaezip.registry import find, numpy_model, verified_tensors
+    from vaezip.models.registry import find, numpy_model, verified_tensors
 
     entry = find(name)
     tensors = verified_tensors(entry)
@@ -130,7 +130,7 @@ def _load(name: str, path: str, sha256: str) -> Model:
 def load(name: str) -> Model:
     """The installed model called name (shipped or user-trained), its hash verified. Kept
     per process, keyed by file and hash, so a retrained model is loaded afresh."""
-    from vaezip.registry import find
+    from vaezip.models.registry import find
 
     entry = find(name)
     return _load(entry.name, str(entry.path), entry.sha256)

@@ -9,7 +9,7 @@ a digit's code is smaller than one). Its tensors, all uint8 and one-dimensional,
                             images, with its own stream and its own CRC-32 over the
                             model's hash and its bytes
   3:mnist-vae-lossless-lite (version 9) a frame coded with the model it names, not the
-                            archive's: the identity guard's near-lossless digits (guard.py).
+                            archive's: the identity guard's near-lossless digits (codecs/guard.py).
                             Its payload may list where its members sit among those of the
                             frame before it (merge_listing), so members keep input order
   the model's name          the index: CRC-32 of the rest, then raw LZMA2 of the members'
@@ -43,15 +43,15 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaezip.container import (
+from vaezip.errors import FormatError
+from vaezip.format.container import (
     COMPACT_INDEX_VERSION,
     VzFile,
     frame_number,
     is_framed,
     parse_payload,
 )
-from vaezip.errors import FormatError
-from vaezip.names import check_name, is_model_name
+from vaezip.format.names import check_name, is_model_name
 
 # Images per frame, by mode: small enough that --member decodes little and processes share
 # the work evenly, large enough that a frame's fixed cost stays below 0.1 B per image:
@@ -219,7 +219,7 @@ def _header(model: str, sizes: list[int], index_size: int,
 def batch_archive(codec, batch, guard=None) -> bytes:
     """A codec's framed archive of a whole batch, in memory: what `encode --pack` writes
     for the same images (the Python API, and the benchmarks). guard: a guard.GuardPlan."""
-    from vaezip.guard import chunk_frames
+    from vaezip.codecs.guard import chunk_frames
 
     size = FRAME_IMAGES[codec.mode]
     return framed_bytes(codec.model.name, [

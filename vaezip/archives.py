@@ -1,4 +1,4 @@
-"""Archives at any scale: many images into a framed archive (archive.py) and back, frame by
+"""Archives at any scale: many images into a framed archive (format/archive.py) and back, frame by
 frame, in one process or several, with member selection, checks and salvage.
 
 Memory is bounded by the frames in flight, not by the number of images: sources are read
@@ -17,10 +17,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from vaezip.archive import FRAME_IMAGES, ArchiveReader, ArchiveWriter, member_order, name_hash
 from vaezip.errors import FormatError, ImageError, InputErrors, UsageError
+from vaezip.format.archive import (
+    FRAME_IMAGES,
+    ArchiveReader,
+    ArchiveWriter,
+    member_order,
+    name_hash,
+)
+from vaezip.frames.sources import Source
 from vaezip.pipeline import DecodeOptions, EncodeOptions, ModelCache, read_batch
-from vaezip.sources import Source
 
 
 def cores() -> int:
@@ -109,7 +115,7 @@ def _codec(options: EncodeOptions):
 def _encode_chunk(job: tuple[EncodeOptions, list[Source]]):
     """One chunk's (frames: [(payload, names, own model or None)], names, bytes in,
     warnings, errors); no frames where an input failed."""
-    from vaezip.guard import chunk_frames
+    from vaezip.codecs.guard import chunk_frames
 
     options, sources = job
     codec, plan = _codec(options)
@@ -285,7 +291,7 @@ def _decode_frame(job) -> tuple[int, set[str]]:
     """Decode one frame of an archive file and write the members asked for."""
     path, label, i, targets, options, force = job
     from vaezip.fileio import write_output
-    from vaezip.imaging import image_bytes
+    from vaezip.frames.digit import image_bytes
     from vaezip.pipeline import decode_file, output_format
 
     if (path, label) not in _READERS:  # one per process: the index is read once
@@ -368,9 +374,9 @@ def _some(names: list[str], shown: int = 3) -> str:
 
 def describe(path: Path | None, label: str) -> dict:
     """What a .vz file holds: model, mode, qualities, format, size, frames and members."""
-    from vaezip import container
-    from vaezip.archive import is_framed_file
-    from vaezip.sources import Source
+    from vaezip.format import container
+    from vaezip.format.archive import is_framed_file
+    from vaezip.frames.sources import Source
 
     if path is not None and is_framed_file(path):
         reader = open_archive(path, label)
@@ -408,10 +414,10 @@ def describe(path: Path | None, label: str) -> dict:
 def verify(path: Path | None, label: str) -> tuple[list[str], int]:
     """(the members that cannot be recovered, the image count) of a .vz file. A framed
     archive's frames are checked by their checksums; other files are decoded in full."""
-    from vaezip import container
-    from vaezip.archive import is_framed_file
+    from vaezip.format import container
+    from vaezip.format.archive import is_framed_file
+    from vaezip.frames.sources import Source
     from vaezip.pipeline import decode_file
-    from vaezip.sources import Source
 
     if path is not None and is_framed_file(path):
         try:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vaezip.checkpoint import load_checkpoint, save_checkpoint
-from vaezip.config import ModelConfig
-from vaezip.distributed import (
+from vaezip.errors import Option, OptionError, UsageError
+from vaezip.models.config import ModelConfig
+from vaezip.training.checkpoint import load_checkpoint, save_checkpoint
+from vaezip.training.distributed import (
     Distributed,
     all_reduce_sum,
     check_ranks_agree,
@@ -28,7 +29,6 @@ from vaezip.distributed import (
     init_process_group,
     wrap_model,
 )
-from vaezip.errors import Option, OptionError, UsageError
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def train(
     """
     import torch
 
-    from vaezip.models import build_model
+    from vaezip.models.torch_nets import build_model
 
     dist = distributed_from_env()
     device = resolve_device(device)
@@ -356,10 +356,10 @@ def train_and_register(
 
     import torch
 
-    from vaezip.data import load_dataset, to_model_space
     from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.nondigit import calibrate_stored
-    from vaezip.registry import read_entry, serialize_model
+    from vaezip.models.detector import calibrate_stored
+    from vaezip.models.registry import read_entry, serialize_model
+    from vaezip.training.datasets import load_dataset, to_model_space
 
     check_writable(out_path, force)
     train_set = load_dataset(settings.dataset, data_dir, train=True, download=download)
@@ -435,9 +435,9 @@ def _test_metrics(model, name, config, dtype, test_images, test_labels, training
     into the training record. Bernoulli models are also measured on binarised pixels."""
     import torch
 
-    from vaezip.data import binarize
-    from vaezip.evaluate import evaluate
-    from vaezip.registry import serialize_model
+    from vaezip.models.registry import serialize_model
+    from vaezip.training.datasets import binarize
+    from vaezip.training.evaluate import evaluate
 
     data, _ = serialize_model(model, name, dtype=dtype)
     stored = _model_from_bytes(data, config, test_images.device)
@@ -456,7 +456,7 @@ def _test_metrics(model, name, config, dtype, test_images, test_labels, training
 def _model_from_bytes(data: bytes, config: ModelConfig, device: str):
     from safetensors.torch import load
 
-    from vaezip.models import build_model
+    from vaezip.models.torch_nets import build_model
 
     model = build_model(config)
     model.load_state_dict({k: v.float() for k, v in load(data).items()})

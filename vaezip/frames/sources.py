@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vaezip.errors import ImageError, UsageError
-from vaezip.names import check_name
+from vaezip.format.names import check_name
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                   ".ppm", ".pbm", ".pnm", ".tga", ".ico"}

@@ -61,7 +61,7 @@ def check_ranks_agree(model, device: str) -> None:
     import torch
 
     from vaezip.errors import VaezipError
-    from vaezip.registry import tensor_digest
+    from vaezip.models.registry import tensor_digest
 
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     digest = torch.frombuffer(bytearray.fromhex(tensor_digest(state, model.config)),

@@ -24,7 +24,7 @@ def default_data_dir() -> Path:
     """$VAEZIP_DATA, else a data/ folder in vaezip's home (see registry.user_home)."""
     if os.environ.get("VAEZIP_DATA"):
         return Path(os.environ["VAEZIP_DATA"]).expanduser()
-    from vaezip.registry import user_home
+    from vaezip.models.registry import user_home
 
     return user_home() / "data"
 
@@ -121,8 +121,8 @@ def _load_folder(root: Path, train: bool) -> ImageSet | None:
     import numpy as np
     import torch
 
-    from vaezip.imaging import prepare
-    from vaezip.sources import IMAGE_SUFFIXES
+    from vaezip.frames.digit import prepare
+    from vaezip.frames.sources import IMAGE_SUFFIXES
 
     split = root / ("train" if train else "test")
     if (root / "train").is_dir() and (root / "test").is_dir():

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaezip.config import ModelConfig
+from vaezip.models.config import ModelConfig
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:

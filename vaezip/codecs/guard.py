@@ -114,7 +114,7 @@ class GuardPlan:
     @functools.cached_property
     def fallback(self):
         from vaezip.codecs import codec_class
-        from vaezip.model import load
+        from vaezip.models.runtime import load
 
         return codec_class("near-lossless")(load(self.guard.fallback), self.guard.max_error)
 
@@ -133,7 +133,7 @@ class GuardPlan:
     def fallback_batch(self, batch, rows):
         """The images at rows, ready for the near-lossless codec."""
         from vaezip.codecs import Batch
-        from vaezip.imaging import Placement
+        from vaezip.frames.digit import Placement
 
         part = batch.take(rows)
         levels = np.rint(part.pixels * 255).astype(np.uint8)
@@ -142,7 +142,7 @@ class GuardPlan:
 
 def _plain_digits(batch) -> np.ndarray:
     """bool [N]: images stored as 28x28 8-bit gray, light on dark, as they are."""
-    from vaezip.records import placement_record
+    from vaezip.format.records import placement_record
 
     plain = np.array([set(placement_record(p)) <= {"name", "nondigit"} for p in batch.images],
                      dtype=bool)

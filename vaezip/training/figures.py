@@ -1,13 +1,13 @@
 """The post's figures, from any registered model. Each function returns PNG bytes; the CLI
 writes them. matplotlib (Agg) for plots with axes and legends, torchvision's make_grid for
-image grids (vaezip.data.grid_png_bytes).
+image grids (vaezip.training.datasets.grid_png_bytes).
 """
 
 from __future__ import annotations
 
 import io
 
-from vaezip.data import grid_png_bytes
+from vaezip.training.datasets import grid_png_bytes
 
 DPI = 100
 DIGIT_COLOURS = "tab10"

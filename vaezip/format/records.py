@@ -8,8 +8,8 @@ import json
 from dataclasses import fields, replace
 
 from vaezip.errors import FormatError
-from vaezip.imaging import MAX_PIXELS, MODES, POLARITIES, SIDE, Placement
-from vaezip.names import check_name
+from vaezip.format.names import check_name
+from vaezip.frames.digit import MAX_PIXELS, MODES, POLARITIES, SIDE, Placement
 
 LONE_NAME = "image.png"  # a single image's stored name: it decodes to the .vz file's name
 PLACEMENT_DEFAULTS = {f.name: f.default for f in fields(Placement) if f.name != "name"}

@@ -20,9 +20,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vaezip.config import ModelConfig
 from vaezip.errors import ModelFileError, UnknownModelError
-from vaezip.names import MAX_MODEL_NAME, is_model_name
+from vaezip.format.names import MAX_MODEL_NAME, is_model_name
+from vaezip.models.config import ModelConfig
 
 MODEL_FORMAT = "vaezip-model"
 MODEL_FORMAT_VERSION = 1
@@ -48,7 +48,7 @@ def user_models_dir() -> Path:
 
 def shipped_dirs() -> list[Path]:
     """Where shipped weights live: inside the package (wheel), or at the repo top (checkout)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # vaezip/
     return [d for d in (package / "weights", package.parent / "weights") if d.is_dir()]
 
 
@@ -85,7 +85,7 @@ class ModelEntry:
     # The entropy model for coded .vz files (entropy.py): {"sigma_units": [K ints]}, each
     # latent dim's typical posterior width over the training set. Empty: float .vz only.
     codec: dict = field(default_factory=dict)
-    # The "not a digit" detector (nondigit.py), calibrated on the training set; None:
+    # The "not a digit" detector (models/detector.py), calibrated on the training set; None:
     # encoding with this model gives no such warning.
     nondigit: object = None
 
@@ -169,7 +169,7 @@ def _codec_meta(text: str, path: Path) -> dict:
 
 
 def _nondigit_meta(text: str | None, path: Path):
-    from vaezip.nondigit import Detector
+    from vaezip.models.detector import Detector
 
     if text is None:
         return None
@@ -253,7 +253,7 @@ def load_model(name_or_entry: str | ModelEntry, device: str = "cpu"):
     """
     import torch
 
-    from vaezip.models import build_model
+    from vaezip.models.torch_nets import build_model
 
     entry = _entry(name_or_entry)
     tensors = verified_tensors(entry)
@@ -275,7 +275,7 @@ def load_inference(name_or_entry: str | ModelEntry):
 
 def numpy_model(entry: ModelEntry, tensors: dict):
     """inference.NumpyModel of entry's verified tensors."""
-    from vaezip.inference import NumpyModel
+    from vaezip.models.numpy_nets import NumpyModel
 
     try:
         return NumpyModel(entry.config, tensors)

@@ -9,8 +9,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from vaezip.config import ModelConfig
 from vaezip.errors import ModelFileError, UsageError
+from vaezip.models.config import ModelConfig
 
 CHECKPOINT_FORMAT = "vaezip-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -56,7 +56,7 @@ def read_checkpoint_meta(path: Path) -> dict[str, str]:
 
 def checkpoint_settings(path: Path):
     """(ModelConfig, train.TrainSettings, epochs done) of a checkpoint, from its header."""
-    from vaezip.train import TrainSettings
+    from vaezip.training.loop import TrainSettings
 
     meta = read_checkpoint_meta(path)
     try:

@@ -1,7 +1,7 @@
 """The shipped models' recipes, and `make weights`, which trains them into weights/.
 
-Run: python -m vaezip.zoo [NAME ...] [--data-dir DIR]
-     python -m vaezip.zoo --calibrate NAME ...   (the "not a digit" detector only)
+Run: python -m vaezip.models.recipes [NAME ...] [--data-dir DIR]
+     python -m vaezip.models.recipes --calibrate NAME ...   (the "not a digit" detector only)
 Each recipe is the complete record of how its weights were made; the weights file
 repeats it in its metadata (plus timings and test metrics). Retrain only when a
 model changes: every retrain adds megabytes to the git history.
@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vaezip.config import ModelConfig
-from vaezip.train import TrainSettings
+from vaezip.models.config import ModelConfig
+from vaezip.training.loop import TrainSettings
 
 # The post's three models share one trunk so that only the objective differs.
 # 512-256 hidden: the post's MLP scale; 2-D latents so the latent space can be drawn.
@@ -71,7 +71,7 @@ RECIPES: dict[str, tuple[ModelConfig, TrainSettings]] = {
                     groups=16),
         TrainSettings(epochs=40, batch_size=128, lr=1e-3, seed=0, kl_warmup_epochs=5),
     ),
-    # The identity guard's fallback (guard.py, issue 18): a light lossless model for
+    # The identity guard's fallback (codecs/guard.py, issue 18): a light lossless model for
     # `--max-error 16`, where bins of 33 levels leave little for a wide network to add.
     # 128 wide and 8 latent dims: the exact coder runs its networks and the posterior's
     # bins several times faster than the 16g model's.
@@ -116,7 +116,7 @@ RECIPES: dict[str, tuple[ModelConfig, TrainSettings]] = {
 }
 
 
-# Identity guards (guard.py) of the shipped lossy models: the quality whose decodings the
+# Identity guards (codecs/guard.py) of the shipped lossy models: the quality whose decodings the
 # reader learns from (the default), and its seed. Trained after the model, since a guard
 # is bound to its model's weights hash.
 GUARDS: dict[str, dict] = {"mnist-bvae-32d": {"quality": 2, "seed": 1}}
@@ -133,19 +133,19 @@ def shipped_recipes() -> list[str]:
 
 def weights_dir() -> Path:
     """The repo's top-level weights/ (make weights runs from a checkout)."""
-    return Path(__file__).resolve().parent.parent / "weights"
+    return Path(__file__).resolve().parents[2] / "weights"
 
 
 def calibrate_shipped(path: Path, data_dir: Path) -> None:
-    """Add the "not a digit" detector (nondigit.py) to a weights file trained before the
+    """Add the "not a digit" detector (models/detector.py) to a weights file trained before the
     detector existed, as training now does at its end: tensors and hash are unchanged, so
     no retrain (and no .vz file made with them) is affected."""
     from safetensors import safe_open
     from safetensors.numpy import load, save
 
-    from vaezip.data import load_dataset, to_model_space
     from vaezip.fileio import atomic_write_bytes
-    from vaezip.nondigit import calibrate_stored
+    from vaezip.models.detector import calibrate_stored
+    from vaezip.training.datasets import load_dataset, to_model_space
 
     with safe_open(str(path), framework="numpy") as f:
         metadata = f.metadata()
@@ -167,10 +167,10 @@ def train_shipped_guard(name: str, data_dir: Path) -> Path:
     """Train the identity guard of a shipped lossy model (GUARDS) into weights/guards/."""
     import time
 
-    from vaezip.data import load_mnist
+    from vaezip.codecs.guard import GUARD_DIR, guard_bytes, train_guard
     from vaezip.fileio import atomic_write_bytes
-    from vaezip.guard import GUARD_DIR, guard_bytes, train_guard
-    from vaezip.model import load
+    from vaezip.models.runtime import load
+    from vaezip.training.datasets import load_mnist
 
     recipe = GUARDS[name]
     start = time.perf_counter()
@@ -189,9 +189,9 @@ def train_shipped_guard(name: str, data_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     from vaezip.errors import VaezipError
-    from vaezip.train import TrainCallbacks, set_threads, train_and_register
+    from vaezip.training.loop import TrainCallbacks, set_threads, train_and_register
 
-    parser = argparse.ArgumentParser(prog="python -m vaezip.zoo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m vaezip.models.recipes", description=__doc__)
     parser.add_argument("names", nargs="*",
                         help="recipes to (re)train [default: every shipped one]")
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))

@@ -45,9 +45,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from vaezip.errors import FormatError
-from vaezip.imaging import Placement
-from vaezip.names import SHORT_NAME_OF, SHORT_NAMES, is_model_name
-from vaezip.records import LONE_NAME, images_from_json, placement_record
+from vaezip.format.names import SHORT_NAME_OF, SHORT_NAMES, is_model_name
+from vaezip.format.records import LONE_NAME, images_from_json, placement_record
+from vaezip.frames.digit import Placement
 
 FORMAT_KEY = "vaezip"
 # 2: images may carry a "digit"; 3: the coded layout; 4: exact lossless; 5: framed
@@ -59,7 +59,7 @@ FORMAT_VERSION = 10
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
 EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
-FRAME_VERSION = 5  # framed archives (archive.py) and their frames' payloads
+FRAME_VERSION = 5  # framed archives (format/archive.py) and their frames' payloads
 # Quantised payloads, single or framed, in which some image's record carries the encoder's
 # "not a digit" score. Written only then: every other file stays readable by older readers.
 SCORED_VERSION = 6
@@ -71,12 +71,12 @@ NEAR_VERSION = 7
 # keep the full name: 13 bytes are nothing next to an archive, and much next to a digit.
 SHORT_VERSION = 8
 # Archive frames whose tensor names a model of their own ("3:mnist-vae-lossless-lite",
-# archive.py), in any mode; otherwise read as the frame version the mode would have
+# format/archive.py), in any mode; otherwise read as the frame version the mode would have
 # (base_version). Such a frame may list its members' positions among those of the frame
 # before it (FLAG_POSITIONS), so that an archive keeps its members in input order.
 OWN_MODEL_VERSION = 9
 # The frames of an archive whose index codes a numbered name as "the one after the name
-# before it" (archive.py: 00001.png after 00000.png costs nearly nothing), in any mode;
+# before it" (format/archive.py: 00001.png after 00000.png costs nearly nothing), in any mode;
 # otherwise read as the frame version the mode would have (base_version). A version 9
 # frame keeps its own number: an archive's index is compact when any frame is version 10.
 COMPACT_INDEX_VERSION = 10
@@ -262,7 +262,7 @@ def frame_number(tensor: str) -> int | None:
 
 
 def is_framed(header: dict) -> bool:
-    """A framed archive's header (archive.py): no metadata, frames numbered 0 .. n-2, and
+    """A framed archive's header (format/archive.py): no metadata, frames numbered 0 .. n-2, and
     one more tensor, the index, named after the model."""
     if not isinstance(header, dict) or "__metadata__" in header or len(header) < 2:
         return False

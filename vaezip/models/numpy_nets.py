@@ -3,15 +3,15 @@ run from shells and scripts, where starting torch (1.5-2 s) would cost more than
 
 The layers are not written down twice: the sizes come from ModelConfig.encoder_sizes /
 decoder_sizes and the parameter names from config.mlp_parameter_names, which is how
-models.py builds its torch modules; tests check both backends agree on the test set.
-Training and evaluation stay on torch (models.py).
+models/torch_nets.py builds its torch modules; tests check both backends agree on the test set.
+Training and evaluation stay on torch (models/torch_nets.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from vaezip.config import LEVELS, ModelConfig, mlp_parameter_names
+from vaezip.models.config import LEVELS, ModelConfig, mlp_parameter_names
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

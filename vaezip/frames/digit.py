@@ -48,7 +48,7 @@ class Placement:
     box: tuple[int, int, int, int] | None = None  # crop (x, y, w, h); None: 28x28 as is
     offset: tuple[int, int] = (0, 0)  # where the scaled crop sits in 28x28
     digit: int | None = None  # the label a conditional model encoded it with
-    # Where the encoder warned that the input is not like a digit: its score (nondigit.py)
+    # Where the encoder warned that the input is not like a digit: its score (models/detector.py)
     # in hundredths, so above 100. Informational: decoding does not use it.
     nondigit: int | None = None
 

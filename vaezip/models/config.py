@@ -87,8 +87,8 @@ class ModelConfig:
     def input_dim(self) -> int:
         return self.image_side * self.image_side
 
-    # The architecture, as data: every backend (torch in models.py, NumPy in inference.py)
-    # builds its MLPs from these sizes, so there is one definition of each model.
+    # The architecture, as data: every backend (torch in torch_nets.py, NumPy in
+    # numpy_nets.py) builds its MLPs from these sizes, so there is one definition of each model.
     @property
     def conditional(self) -> bool:
         return self.classes > 0
@@ -126,7 +126,7 @@ class ModelConfig:
         return [width + sum(sizes[:group]), width, 3 * self.mixture * sizes[group]]
 
     def mlps(self) -> list[tuple[str, list[int]]]:
-        """(parameter prefix, sizes) of every MLP of the model, as models.py names them."""
+        """(parameter prefix, sizes) of every MLP of the model, as torch_nets.py names them."""
         heads = [(f"heads.{g}", self.head_sizes(g)) for g in range(self.groups)]
         return [("encoder", self.encoder_sizes()), ("decoder", self.decoder_sizes()), *heads]
 
