@@ -25,7 +25,8 @@ from vaezip.models.config import ModelConfig
 from vaezip.models.recipes import RECIPES
 from vaezip.models.torch_nets import build_model
 from vaezip.training.datasets import load_mnist, to_model_space
-from vaezip.training.loop import TrainSettings, train
+from vaezip.training.loop import train
+from vaezip.training.settings import TrainSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.md"
 

@@ -85,7 +85,8 @@ def test_options_modes_and_lossless():
 def test_user_text_in_errors_is_never_a_format_template(text, tmp_path):
     """Values and file names come back verbatim; option names alone are rendered, as the
     keyword here and as the flag in the CLI (issue 27)."""
-    from vaezip.training.loop import TrainSettings, resolve_device
+    from vaezip.training.loop import resolve_device
+    from vaezip.training.settings import TrainSettings
 
     with pytest.raises(OptionError) as caught:
         TrainSettings(precision=f"p{text}")

@@ -14,7 +14,8 @@ from vaezip.format import container as codec
 from vaezip.models.config import ModelConfig
 from vaezip.models.registry import load_inference, load_model
 from vaezip.training.datasets import load_mnist, to_model_space
-from vaezip.training.loop import TrainSettings, train
+from vaezip.training.loop import train
+from vaezip.training.settings import TrainSettings
 
 CVAE = "mnist-cvae-8d"
 

@@ -134,7 +134,7 @@ def test_dropout_acts_only_in_training_and_repeats_with_its_generator(digits):
     """TrainSettings.dropout (issue 17): masks drawn from the loss's generator, so a resumed
     run repeats; evaluation and coding see the whole network."""
     from vaezip.errors import OptionError
-    from vaezip.training.loop import TrainSettings
+    from vaezip.training.settings import TrainSettings
 
     torch.manual_seed(0)
     model = build_model(SMALL)

@@ -16,7 +16,8 @@ from PIL import Image
 from vaezip.errors import DataUnavailableError
 from vaezip.models.config import ModelConfig
 from vaezip.training.datasets import load_dataset, load_mnist, to_model_space
-from vaezip.training.loop import TrainSettings, train
+from vaezip.training.loop import train
+from vaezip.training.settings import TrainSettings
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 VAEZIP = Path(sys.executable).with_name("vaezip")

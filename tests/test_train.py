@@ -12,7 +12,8 @@ from vaezip.models.config import ModelConfig
 from vaezip.models.torch_nets import build_model
 from vaezip.training.datasets import load_mnist, to_model_space
 from vaezip.training.evaluate import evaluate
-from vaezip.training.loop import TrainCallbacks, TrainSettings, train
+from vaezip.training.loop import TrainCallbacks, train
+from vaezip.training.settings import TrainSettings
 
 CONFIG = ModelConfig(latent_dim=4, hidden=(64,))
 
@@ -160,7 +161,7 @@ def test_cli_train_errors(run_cli, tmp_path, mini_mnist_dir):
 
 def test_kl_warmup_ramps_the_weight_and_binarised_training_sees_binary_pixels(mini_images,
                                                                               tmp_path):
-    from vaezip.training.loop import kl_weight
+    from vaezip.training.settings import kl_weight
 
     warm = TrainSettings(epochs=4, kl_warmup_epochs=2)
     assert [kl_weight(warm, e) for e in (0, 0.5, 1, 2, 3)] == [0, 0.25, 0.5, 1, 1]

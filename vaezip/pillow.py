@@ -11,20 +11,17 @@ class below is built on first use, when Pillow asks the factory for it.
 
 from __future__ import annotations
 
-import struct
+from vaezip.format.binary import header_length
 
 FORMAT = "VZ"
 EXTENSION = ".vz"
-_MAX_HEADER = 100_000_000
 
 
 def _accept(prefix: bytes) -> bool:
     """A safetensors header (8-byte length, then a JSON object): cheap to test, and every
     .vz file has one. The full validation happens in _open, which refuses other files."""
-    if len(prefix) < 10:
-        return False
-    (length,) = struct.unpack("<Q", prefix[:8])
-    return 2 <= length <= _MAX_HEADER and prefix[8:9] == b"{"
+    length = header_length(prefix)
+    return length is not None and length >= 2 and prefix[8:9] == b"{"
 
 
 _image_class = None

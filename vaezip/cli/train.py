@@ -67,7 +67,7 @@ def _train_callbacks(quiet: bool, name: str):
 def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, resume, force,
                      device, limit, store_dtype, quiet, download=True):
     """The training job with its progress display."""
-    from vaezip.training.loop import train_and_register
+    from vaezip.training.register import train_and_register
 
     callbacks, progress = _train_callbacks(quiet, name)
     kwargs = dict(resume=resume, force=force, device=device, limit=limit,
@@ -126,7 +126,7 @@ def train_cmd(
     from vaezip.models.registry import is_shipped, user_home, user_models_dir, validate_name
     from vaezip.training.checkpoint import checkpoint_settings
     from vaezip.training.datasets import default_data_dir
-    from vaezip.training.loop import TrainSettings
+    from vaezip.training.settings import TrainSettings
 
     try:
         validate_name(name)

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vaezip.errors import FormatError
+from vaezip.format.binary import header_bytes, header_length, read_uvarint
 from vaezip.format.container import (
     COMPACT_INDEX_VERSION,
     VzFile,
@@ -212,8 +213,7 @@ def _header(model: str, sizes: list[int], index_size: int,
         offset += size
     tensors[model] = {"dtype": "U8", "shape": [index_size],
                       "data_offsets": [offset, offset + index_size]}
-    text = json.dumps(tensors, separators=(",", ":")).encode()
-    return struct.pack("<Q", len(text)) + text
+    return header_bytes(tensors)
 
 
 def batch_archive(codec, batch, guard=None) -> bytes:
@@ -338,14 +338,10 @@ class ArchiveReader:
 
     def _frame_count(self, i: int) -> int:
         """A frame's image count from its own header (0 where that is unreadable)."""
-        data = self.frame_bytes(i)
-        value = shift = 0
-        for byte in data[6:16]:
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return value
-        return 0
+        try:
+            return read_uvarint(self.frame_bytes(i), 6)[0]
+        except ValueError:
+            return 0
 
     def _payload_size(self, i: int) -> int:
         if self._bytes is not None:
@@ -395,12 +391,7 @@ def is_framed_file(path: Path) -> bool:
     """Whether the file at path is a framed archive (reads its header only)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                return False
-            (n,) = struct.unpack("<Q", head)
-            if n > 100_000_000:
-                return False
-            return is_framed(json.loads(handle.read(n)))
+            n = header_length(handle.read(8))
+            return n is not None and is_framed(json.loads(handle.read(n)))
     except (OSError, ValueError, AttributeError):
         return False

@@ -45,6 +45,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from vaezip.errors import FormatError
+from vaezip.format.binary import (
+    LENGTH,
+    MAX_HEADER,
+    header_bytes,
+    header_length,
+    parse_header,
+    read_uvarint,
+    uvarint,
+)
 from vaezip.format.names import SHORT_NAME_OF, SHORT_NAMES, is_model_name
 from vaezip.format.records import LONE_NAME, images_from_json, placement_record
 from vaezip.frames.digit import Placement
@@ -89,7 +98,6 @@ CODED_HEADER = 6  # bytes before the variable part: two bytes of nibbles, the CR
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 20}]
 HASH_CHARS = 12  # 48 bits of the weights hash: plenty to tell versions of a model apart
 DTYPES = {"F16": np.float16, "F32": np.float32}
-MAX_HEADER = 100_000_000  # bytes; a packed archive of 1M images has a ~50 MB header
 
 
 MODE_FLOAT = "float"  # the float layout (versions 1-2): mu and sigma as float16 tensors
@@ -180,17 +188,7 @@ def dumps_float(model: str, model_hash: str, mu: np.ndarray, sigma: np.ndarray,
         "sigma": {"dtype": "F16", "shape": shape,
                   "data_offsets": [mu.nbytes, mu.nbytes + sigma.nbytes]},
     }
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    return struct.pack("<Q", len(text)) + text + mu.tobytes() + sigma.tobytes()
-
-
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
+    return header_bytes(header, ascii_only=False) + mu.tobytes() + sigma.tobytes()
 
 
 def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
@@ -204,8 +202,7 @@ def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                             packed=packed, short_name=short is not None)
     header = {short or model: {"dtype": "U8", "shape": [len(payload)],
                       "data_offsets": [0, len(payload)]}}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    return struct.pack("<Q", len(text)) + text + payload
+    return header_bytes(header) + payload
 
 
 def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Placement],
@@ -232,17 +229,17 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     flags = FLAG_PACKED if packed else 0
     body = bytearray()
     if packed:
-        body += _uvarint(len(images))
+        body += uvarint(len(images))
     if positions is not None:  # as gaps: small numbers, one byte each
         flags |= FLAG_POSITIONS
         previous = [-1, *positions[:-1]]
-        body += b"".join(_uvarint(p - q - 1) for q, p in zip(previous, positions, strict=True))
+        body += b"".join(uvarint(p - q - 1) for q, p in zip(previous, positions, strict=True))
     if (packed and named) or any(records):
         text = json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
         squeezed = lzma.compress(text, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
         flags |= FLAG_PLACEMENTS | (0 if len(squeezed) < len(text) else FLAG_PLAIN)
         blob = squeezed if len(squeezed) < len(text) else text
-        body += _uvarint(len(blob)) + blob
+        body += uvarint(len(blob)) + blob
     body += stream
     checksum = coded_checksum(mode, model_hash, check, bytes(body), version)
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
@@ -272,27 +269,14 @@ def is_framed(header: dict) -> bool:
 
 def is_framed_bytes(data: bytes) -> bool:
     """Whether data is a framed archive (by its header alone)."""
-    header = _header(data)
+    header = parse_header(data)
     return header is not None and is_framed(header)
-
-
-def _header(data: bytes) -> dict | None:
-    if len(data) < 10 or data[8:9] != b"{":
-        return None
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > min(len(data) - 8, MAX_HEADER):
-        return None
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except ValueError:
-        return None
-    return header if isinstance(header, dict) else None
 
 
 def sniff(data: bytes) -> bool:
     """Whether data looks like a .vz file (its header names a model or vaezip metadata),
     without validating it: to tell a .vz given as an image from an image."""
-    header = _header(data)
+    header = parse_header(data)
     if header is None:
         return False
     meta = header.get("__metadata__")
@@ -319,11 +303,11 @@ def loads(data: bytes, label: str) -> VzFile:
                           f"compresses images into .vz files)")
     if len(data) < 8:
         raise FormatError(f"{label}: truncated ({len(data)} bytes) or not a .vz file")
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > len(data) - 8 or header_len > MAX_HEADER:
+    header_len = header_length(data, len(data) - 8)
+    if header_len is None:
         raise FormatError(
-            f"{label}: header length {header_len} points past the end of the file "
-            f"({len(data)} bytes): truncated or not a .vz file"
+            f"{label}: header length {LENGTH.unpack_from(data)[0]} points past the end of the "
+            f"file ({len(data)} bytes): truncated or not a .vz file"
         )
     try:
         header = json.loads(data[8 : 8 + header_len])
@@ -448,16 +432,11 @@ def parse_payload(model: str, payload: bytes, label: str,
 
     def varint(what: str) -> int:
         nonlocal pos
-        value = shift = 0
-        while True:
-            if pos >= len(body) or shift > 35:
-                raise FormatError(f"{label}: truncated or invalid {what}")
-            byte = body[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return value
+        try:
+            value, pos = read_uvarint(body, pos)
+        except ValueError:
+            raise FormatError(f"{label}: truncated or invalid {what}") from None
+        return value
 
     count = varint("image count") if flags & FLAG_PACKED else 1
     if not 1 <= count <= 100_000_000 or (frame and count != len(names)):

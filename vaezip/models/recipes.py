@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from vaezip.models.config import ModelConfig
-from vaezip.training.loop import TrainSettings
+from vaezip.training.settings import TrainSettings
 
 # The post's three models share one trunk so that only the objective differs.
 # 512-256 hidden: the post's MLP scale; 2-D latents so the latent space can be drawn.
@@ -189,7 +189,8 @@ def train_shipped_guard(name: str, data_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     from vaezip.errors import VaezipError
-    from vaezip.training.loop import TrainCallbacks, set_threads, train_and_register
+    from vaezip.training.loop import TrainCallbacks, set_threads
+    from vaezip.training.register import train_and_register
 
     parser = argparse.ArgumentParser(prog="python -m vaezip.models.recipes", description=__doc__)
     parser.add_argument("names", nargs="*",

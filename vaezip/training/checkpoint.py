@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vaezip.errors import ModelFileError, UsageError
 from vaezip.models.config import ModelConfig
+from vaezip.training.settings import TrainSettings
 
 CHECKPOINT_FORMAT = "vaezip-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -56,8 +57,6 @@ def read_checkpoint_meta(path: Path) -> dict[str, str]:
 
 def checkpoint_settings(path: Path):
     """(ModelConfig, train.TrainSettings, epochs done) of a checkpoint, from its header."""
-    from vaezip.training.loop import TrainSettings
-
     meta = read_checkpoint_meta(path)
     try:
         config = ModelConfig.from_json(meta["config"], source=str(path))
