@@ -1,5 +1,5 @@
 """The command line's help (issue 16): every option explains itself and shows its default,
-flags take no value, and the README's command reference matches --help."""
+flags take no value, and docs/cli.md matches --help."""
 
 from pathlib import Path
 
@@ -40,12 +40,12 @@ def test_a_flag_does_not_swallow_true_as_a_value(run_cli, tmp_path):
     assert r.code == 1 and "true: no such file or directory" in r.err  # 'true' is an input
 
 
-def test_the_readme_command_reference_is_the_help():
-    """The README's command reference is what --help prints (docs/make_reference.py)."""
+def test_the_command_reference_is_the_help():
+    """docs/cli.md is what --help prints (docs/make_reference.py)."""
     import sys
 
     sys.path.insert(0, str(README.parent / "docs"))
-    from make_reference import render, section
+    from make_reference import CLI_DOC, render
 
-    assert section(README.read_text()).rstrip() == render().rstrip(), (
-        "README out of date: run python docs/make_reference.py")
+    assert CLI_DOC.read_text() == render(), (
+        "docs/cli.md out of date: run python docs/make_reference.py")
