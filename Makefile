@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/identity_guard.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/lossless.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/archive.py --data-dir $(DATA_DIR)
+	$(BIN)/python bench/random_access.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/portability.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/ood.py --data-dir $(DATA_DIR)
 

@@ -107,7 +107,7 @@ def vaezip_codec(model_name: str, quality: int | None, pngs: list[bytes], guard:
                else batch_archive(codec, batch, plan))
     single = np.mean([len(data) for data in guarded_single_files(codec, plan, batch)[0]])
     decoded = np.stack([np.asarray(image, np.float32)
-                        for _, image in vaezip.decompress(archive)]) / 255
+                        for _, image in vaezip.open(archive)]) / 255
     return float(single), len(archive) / len(pngs), decoded, archive
 
 
@@ -133,7 +133,7 @@ def vaezip_exact(digits: np.ndarray, max_error: int | None = None, singles: int 
     batch = vaezip_batch(codec, list(digits))
     archive = batch_archive(codec, batch)
     single = np.mean([len(data) for data in codec.single_files(batch[:singles])])
-    decoded = np.stack([np.asarray(image) for _, image in vaezip.decompress(archive)])
+    decoded = np.stack([np.asarray(image) for _, image in vaezip.open(archive)])
     error = int(np.abs(decoded.astype(int) - digits.astype(int)).max())
     if error > (max_error or 0):
         raise SystemExit(f"max error {max_error}: a pixel came back {error} levels off")

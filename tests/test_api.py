@@ -57,7 +57,7 @@ def test_a_list_gives_an_archive_of_named_images(tmp_path):
     path = tmp_path / "seven.png"
     Image.fromarray(mnist_digit(0), "L").save(path)
     archive = vaezip.compress([mnist_digit(1), on_paper(2), path])
-    members = vaezip.decompress(archive)
+    members = list(vaezip.open(archive))
     assert [name for name, _ in members] == ["image-00000.png", "image-00001.png", "seven.png"]
     assert [im.size for _, im in members] == [(28, 28), (256, 256), (28, 28)]
     assert len(vaezip.compress(iter([mnist_digit(1)]))) > 0  # any iterable

@@ -153,7 +153,7 @@ def test_the_api_writes_the_clis_archive(run_cli, tmp_path):
         Image.fromarray(d).save(folder / f"image-{i:05d}.png")
     assert run_cli("encode", folder, "--pack", "-o", tmp_path / "a.vz").code == 0
     assert vaezip.compress(digits) == (tmp_path / "a.vz").read_bytes()
-    members = vaezip.decompress((tmp_path / "a.vz").read_bytes())
+    members = list(vaezip.open((tmp_path / "a.vz").read_bytes()))
     assert [n for n, _ in members] == [f"image-{i:05d}.png" for i in range(5)]
 
 

@@ -35,7 +35,7 @@ def test_archives_keep_every_pixel_within_n_and_cost_less_as_n_grows(digits):
     sizes = {}
     for n in (1, 2, 4, 8, 16):
         data = vaezip.compress(list(digits), max_error=n)
-        back = np.stack([np.asarray(image) for _, image in vaezip.decompress(data)])
+        back = np.stack([np.asarray(image) for _, image in vaezip.open(data)])
         error = np.abs(back.astype(int) - digits.astype(int)).max()
         assert 0 < error <= n, (n, error)
         sizes[n] = len(data)

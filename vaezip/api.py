@@ -4,7 +4,10 @@
     data = vaezip.compress(image)              # one image -> the bytes of a .vz file
     image = vaezip.decompress(data)            # -> PIL.Image.Image, at its original size
     archive = vaezip.compress([a, b, c])       # a list -> one archive
-    members = vaezip.decompress(archive)       # -> [(name, PIL.Image.Image), ...]
+    with vaezip.open(archive) as reader:       # or a path: members decoded on demand
+        first = reader[0]                      # reader["name"], len(reader), reader.names
+        for name, image in reader: ...         # in order, a frame at a time
+    fast = vaezip.Compressor(quality=1)        # the model loaded once, for a tight loop
     model = vaezip.load_model("mnist-vae-16d") # encode / decode / sample on NumPy arrays
 
 Images may be PIL images, NumPy arrays (H x W or H x W x C; uint8, uint16, bool, or float
@@ -18,8 +21,13 @@ import os
 import warnings
 from collections.abc import Iterable
 
-from vaezip.errors import VaezipWarning
+from vaezip.codecs.guard import guarded_single_files
+from vaezip.errors import FormatError, VaezipWarning
+from vaezip.format.archive import batch_archive
+from vaezip.frames.sources import api_sources
 from vaezip.models.runtime import Model
+from vaezip.pipeline import EncodeOptions, read_batch
+from vaezip.reader import Reader
 
 ImageLike = object  # PIL.Image.Image | numpy.ndarray | str | os.PathLike | bytes
 
@@ -31,12 +39,9 @@ def _is_single(images) -> bool:
             or not isinstance(images, Iterable))
 
 
-def compress(images, *, model: str | None = None, quality: int | None = None,
-             lossless: bool = False, float_latents: bool = False,
-             digit: int | None = None, max_error: int | None = None,
-             guard: bool = True) -> bytes:
-    """Compress one image into a single-image .vz, or a list (any iterable) of images
-    into a .vz archive, and return the file's bytes.
+class Compressor:
+    """Reusable compression settings, as zstandard's ZstdCompressor: the model, its codec
+    and the identity guard are loaded once, then compress() runs as often as you like.
 
     model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless-16g-m5-60e when
     lossless or near-lossless).
@@ -48,59 +53,67 @@ def compress(images, *, model: str | None = None, quality: int | None = None,
     digit: the digit the images show, for a conditional model (mnist-cvae-8d).
     guard: let the identity guard code a digit near-lossless (every pixel within 16
     levels) where its lossy decoding may read as another digit (the default model's ~4%).
-    Raises vaezip.errors.ImageError for an image it cannot use, OptionError for options
-    that exclude each other, UnknownModelError for a model that is not installed. Warns
-    (vaezip.errors.VaezipWarning) about inputs that are blank or do not look like digits.
+    Raises OptionError for options that exclude each other, UnknownModelError for a model
+    that is not installed.
     """
-    from vaezip.frames.sources import api_sources
-    from vaezip.pipeline import EncodeOptions, read_batch
 
-    single = _is_single(images)
-    sources = api_sources(images, single)
-    if not sources:
-        raise ValueError("compress needs at least one image")
-    options = EncodeOptions(model=model, quality=quality, lossless=lossless,
-                            float_latents=float_latents, digit=digit, max_error=max_error,
-                            guard=guard)
-    codec = options.codec()
-    read = read_batch(sources, codec, digit)
-    for message in read.warnings:
-        warnings.warn(message, VaezipWarning, stacklevel=2)
-    if codec.mode == "float":  # float latents: the version 1-2 layout
-        return codec.file_bytes(read.batch, packed=not single)
-    plan = options.guard_plan(codec)
-    if single:
-        from vaezip.codecs.guard import guarded_single_files
+    def __init__(self, *, model: str | None = None, quality: int | None = None,
+                 lossless: bool = False, float_latents: bool = False,
+                 digit: int | None = None, max_error: int | None = None,
+                 guard: bool = True):
+        self.options = EncodeOptions(model=model, quality=quality, lossless=lossless,
+                                     float_latents=float_latents, digit=digit,
+                                     max_error=max_error, guard=guard)
+        self.codec = self.options.codec()
+        self.guard = self.options.guard_plan(self.codec)
 
-        return guarded_single_files(codec, plan, read.batch)[0][0]
-    from vaezip.format.archive import batch_archive
+    def compress(self, images) -> bytes:
+        """One image into a single-image .vz, or a list (any iterable) of images into a .vz
+        archive: the file's bytes, as `vaezip encode` (with --pack for a list) writes them.
 
-    return batch_archive(codec, read.batch, plan)
+        Images: PIL images, NumPy arrays (H x W or H x W x C; uint8, uint16, bool, or float
+        in [0, 1]), paths, or the bytes of an encoded image file. Raises ImageError for an
+        image it cannot use; warns (VaezipWarning) about inputs that are blank or unlike
+        the model's training images."""
+        single = _is_single(images)
+        sources = api_sources(images, single)
+        if not sources:
+            raise ValueError("compress needs at least one image")
+        read = read_batch(sources, self.codec, self.options.digit)
+        for message in read.warnings:
+            warnings.warn(message, VaezipWarning, stacklevel=2)
+        if self.codec.mode == "float":  # float latents: the version 1-2 layout
+            return self.codec.file_bytes(read.batch, packed=not single)
+        if single:
+            return guarded_single_files(self.codec, self.guard, read.batch)[0][0]
+        return batch_archive(self.codec, read.batch, self.guard)
+
+
+def compress(images, **options) -> bytes:
+    """Compressor(**options).compress(images): see Compressor for the options."""
+    return Compressor(**options).compress(images)
+
+
+def open(source, *, sample: bool = False, seed: int = 0, native: bool = False) -> Reader:  # noqa: A001
+    """A reader over a .vz file's members (a path, bytes, or a binary stream): len(),
+    .names, reader[i] or reader["name"] decoding only the frame that holds it, iteration
+    over (name, PIL image) pairs, and `with`. sample=True decodes seeded draws from the
+    posterior instead of its mean; native=True gives the model's own 28x28 frame."""
+    return Reader(source, sample=sample, seed=seed, native=native)
 
 
 def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool = False):
-    """The images of a .vz file. A single-image file gives a PIL.Image.Image; an archive
-    gives an ordered list of (name, PIL.Image.Image), name being each member's stored path.
-
-    Images come back at their original size, polarity and mode (native=True: the model's
-    own 28x28 frame, white on black). sample=True decodes a seeded draw from the
-    posterior instead of its mean. Raises vaezip.errors.FormatError for data that is not a
-    valid .vz file, or that needs a model which is not installed.
-    """
-    from vaezip.format import container
-    from vaezip.pipeline import DecodeOptions, decode_file
-
-    options = DecodeOptions(sample=sample, seed=seed, native=native)
-    data = bytes(data)
-    if container.is_framed_bytes(data):
-        from vaezip.archives import decode_archive
-
-        return decode_archive(data, "<data>", options)
-    vz = container.loads(data, "<data>")
-    images = decode_file(vz, "<data>", options)
-    if vz.packed:
-        return [(p.name, image) for p, image in zip(vz.images, images, strict=True)]
-    return images[0]
+    """The one image of a .vz file's bytes, as a PIL.Image.Image at its original size,
+    polarity and mode (native=True: the model's own 28x28 frame, white on black).
+    sample=True decodes a seeded draw from the posterior instead of its mean. An archive
+    of several images is refused: vaezip.open(data) reads its members. Raises
+    vaezip.errors.FormatError for data that is not a valid .vz file, or that needs a model
+    which is not installed."""
+    with Reader(bytes(data), sample=sample, seed=seed, native=native) as reader:
+        if len(reader) != 1:
+            raise FormatError(f"<data>: an archive of {len(reader)} images; "
+                              f"vaezip.open(data) reads its members")
+        return reader[0]
 
 
 def load_model(name: str) -> Model:

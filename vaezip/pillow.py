@@ -43,38 +43,31 @@ def _build_class():
 
         def _open(self) -> None:
             from vaezip.errors import VaezipError
-            from vaezip.format import container
-            from vaezip.pipeline import decode_file
+            from vaezip.reader import Reader
 
             label = str(self.filename or "<.vz data>")
-            data = self.fp.read()
             try:
-                if container.is_framed_bytes(data):
-                    from vaezip.archives import decode_archive
-                    from vaezip.format.archive import ArchiveReader
-
-                    members = decode_archive(data, label)
-                    model, mode = ArchiveReader(data, label).model, "framed archive"
-                else:
-                    vz = container.loads(data, label)
-                    members = list(zip([p.name for p in vz.images], decode_file(vz, label),
-                                       strict=True))
-                    model, mode = vz.model, vz.mode
+                self._reader = Reader(self.fp.read(), label=label)
+                first = self._reader[0]  # checks the file now, while Pillow can say so
             except VaezipError as exc:
                 raise SyntaxError(str(exc)) from None  # Pillow's "not this format"
-            self._names = [name for name, _ in members]
-            self._frames = [image for _, image in members]
-            self.n_frames = len(self._frames)
+            self._decoded = {0: first}  # members are decoded when seek() reaches them
+            self.n_frames = len(self._reader)
             self.is_animated = self.n_frames > 1
-            self.info["model"] = model
-            self.info["mode"] = mode
+            self.info["model"] = self._reader.model
+            self.info["mode"] = self._reader.mode
             self._frame = 0
             self._show(0)
 
+        def _image(self, frame: int):
+            if frame not in self._decoded:
+                self._decoded = {frame: self._reader[frame]}
+            return self._decoded[frame]
+
         def _show(self, frame: int) -> None:
-            image = self._frames[frame]
+            image = self._image(frame)
             self._mode, self._size = image.mode, image.size
-            self.info["name"] = self._names[frame]
+            self.info["name"] = self._reader.names[frame]
             self._im = None
             self.tile = []
 
@@ -89,7 +82,7 @@ def _build_class():
 
         def load(self):
             if self._im is None:
-                self.im = self._frames[self._frame].im
+                self.im = self._image(self._frame).im
             return Image.Image.load(self)
 
     return VzImageFile
