@@ -15,14 +15,13 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from vaezip.errors import FormatError, ImageError, InputErrors, UsageError
 from vaezip.format.archive import (
     FRAME_IMAGES,
     ArchiveReader,
     ArchiveWriter,
-    member_order,
     name_hash,
 )
 from vaezip.frames.sources import Source
@@ -197,11 +196,17 @@ def _copy_frames(target: str, writer: ArchiveWriter, model: str) -> set[str]:
             raise UsageError(f"{target} holds images of {reader.model}, not {model}")
         if reader.index_damaged:
             raise FormatError(f"{target}: its index is damaged; salvage it before appending")
-        for info in reader.frames:
-            writer.add(reader.frame_bytes(info.index), info.names, info.model)
+        copy_frames_into(reader, writer)
     finally:
         reader.close()
     return set(reader.names)
+
+
+def copy_frames_into(reader: ArchiveReader, writer: ArchiveWriter) -> None:
+    """Every frame of reader into writer as it is stored: nothing is decoded or re-coded,
+    and a guard's frame still follows the frame its positions refer to."""
+    for info in reader.frames:
+        writer.add(reader.frame_bytes(info.index), info.names, info.model)
 
 
 def open_archive(source: str | Path | bytes, label: str | None = None) -> ArchiveReader:
@@ -209,23 +214,6 @@ def open_archive(source: str | Path | bytes, label: str | None = None) -> Archiv
     if isinstance(source, bytes | bytearray):
         return ArchiveReader(source, label or "<data>")
     return ArchiveReader(Path(source), label or str(source))
-
-
-def decode_archive(source: str | Path | bytes, label: str,
-                   options: DecodeOptions = DecodeOptions()) -> list[tuple[str, object]]:
-    """Every member of a framed archive as (name, PIL image), in order (refusing damage)."""
-    from vaezip.pipeline import decode_file
-
-    reader = open_archive(source, label)
-    try:
-        parts = []
-        for info in reader.frames:
-            vz = reader.frame(info.index)
-            images = decode_file(vz, f"{label}: frame {info.index}", options, _MODELS)
-            parts.append((info.index, vz.positions, list(zip(info.names, images, strict=True))))
-        return member_order(parts)
-    finally:
-        reader.close()
 
 
 # --- decoding ---------------------------------------------------------------------------
@@ -367,74 +355,3 @@ def _some(names: list[str], shown: int = 3) -> str:
     head = ", ".join(names[:shown])
     return f"{len(names)} member{'s' if len(names) != 1 else ''} ({head}" + (
         ", ...)" if len(names) > shown else ")")
-
-
-# --- listing and testing --------------------------------------------------------------------
-
-
-def describe(path: Path | None, label: str) -> dict:
-    """What a .vz file holds: model, mode, qualities, format, size, frames and members."""
-    from vaezip.format import container
-    from vaezip.format.archive import is_framed_file
-    from vaezip.frames.sources import Source
-
-    if path is not None and is_framed_file(path):
-        reader = open_archive(path, label)
-        try:
-            frames = [(info.index, reader.frame(info.index)) for info in reader.frames]
-        finally:
-            reader.close()
-        fmt = max(vz.declared_version for _, vz in frames)
-    else:
-        data = Source(path, label, label).read()
-        vz = container.loads(data, label)
-        frames, fmt = [(0, vz)], vz.declared_version
-    lone = not frames[0][1].packed and len(frames[0][1]) == 1  # named by its file
-    members = member_order([(i, vz.positions, [
-        {"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,
-         "width": p.width, "height": p.height, "mode": p.mode,
-         **({"nondigit": p.nondigit / 100} if p.nondigit else {}),
-         **({"guarded": vz.model} if vz.own_model else {})} for p in vz.images])
-        for i, vz in frames])
-    # The archive's own frames say what it is; frames of a second model (the identity
-    # guard's near-lossless digits, format 9) are counted apart.
-    own = [vz for _, vz in frames if not vz.own_model] or [vz for _, vz in frames]
-    guarded = [vz for _, vz in frames if vz.own_model]
-    return {
-        "file": label, "model": own[0].model, "mode": own[0].mode, "format": fmt,
-        "quality": sorted({vz.quality for vz in own if vz.mode == "quantised"}),
-        "max_error": sorted({vz.quality + 1 for vz in own if vz.mode == "near-lossless"}),
-        "guarded": sum(len(vz) for vz in guarded),
-        "guard_max_error": sorted({vz.quality + 1 for vz in guarded}),
-        "bytes": path.stat().st_size if path is not None else len(data),
-        "images": len(members), "frames": [len(vz) for _, vz in frames], "members": members,
-    }
-
-
-def verify(path: Path | None, label: str) -> tuple[list[str], int]:
-    """(the members that cannot be recovered, the image count) of a .vz file. A framed
-    archive's frames are checked by their checksums; other files are decoded in full."""
-    from vaezip.format import container
-    from vaezip.format.archive import is_framed_file
-    from vaezip.frames.sources import Source
-    from vaezip.pipeline import decode_file
-
-    if path is not None and is_framed_file(path):
-        try:
-            reader = open_archive(path, label)
-        except FormatError:
-            return [f"{label} (its header)"], 0
-        try:
-            damaged = check_frames(reader)
-            return [n for i in damaged for n in reader.frames[i].names], reader.count
-        finally:
-            reader.close()
-    try:
-        vz = container.loads(Source(path, label, label).read(), label)
-    except FormatError:
-        return [f"{label} (unreadable)"], 0
-    try:
-        decode_file(vz, label)
-    except FormatError:
-        return [p.name for p in vz.images], len(vz)
-    return [], len(vz)

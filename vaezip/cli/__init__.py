@@ -14,6 +14,7 @@ import os
 import sys
 
 from vaezip.cli import (  # noqa: F401 (each module registers its commands)
+    cat,
     decode,
     encode,
     evaluate,

@@ -141,7 +141,7 @@ def remove_inputs(sources, outputs: list[str]) -> None:
 
 def _verified(path: Path) -> bool:
     if path.suffix.lower() == ".vz":
-        from vaezip.archives import verify
+        from vaezip.archive_tools import verify
 
         lost, images = verify(path, str(path))
         return not lost and images > 0

@@ -16,7 +16,7 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show what .vz files hold: members, their sizes, the model, mode and quality."""
-    from vaezip.archives import describe
+    from vaezip.archive_tools import describe
     from vaezip.frames.sources import collect_sources
 
     reports = [describe(s.path, s.label) for s in collect_sources(inputs, suffixes={".vz"})]
@@ -49,7 +49,7 @@ def test_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the damaged ones."),
 ) -> None:
     """Check every checksum of .vz files, writing nothing; exit 1 naming what is damaged."""
-    from vaezip.archives import verify
+    from vaezip.archive_tools import verify
     from vaezip.frames.sources import collect_sources
 
     damaged = False
