@@ -238,14 +238,13 @@ def test_a_successor_with_nothing_before_it_is_a_damaged_index():
 
 def test_version_10_is_only_for_an_archives_own_frames():
     from vaezip.errors import FormatError
-    from vaezip.format import container
+    from vaezip.format.payload import COMPACT_INDEX_VERSION, parse_payload
 
     reader = archive.ArchiveReader(vaezip.compress(_two_digits()), "x.vz")
-    payload = reader.frame_bytes(0)
-    assert payload[0] >> 4 == container.COMPACT_INDEX_VERSION
-    assert container.parse_payload(reader.model, payload, "f", names=reader.frames[0].names)
+    frame = reader.frame_bytes(0)
+    assert frame[0] >> 4 == COMPACT_INDEX_VERSION
+    assert parse_payload(reader.model, frame, "f", names=reader.frames[0].names)
     with pytest.raises(FormatError, match="version 10 is for the frames"):
-        container.parse_payload(reader.model, payload, "f", names=reader.frames[0].names,
-                                own_model=True)
+        parse_payload(reader.model, frame, "f", names=reader.frames[0].names, own_model=True)
     with pytest.raises(FormatError, match="version 10 is for the frames"):
-        container.parse_payload(reader.model, payload, "f")
+        parse_payload(reader.model, frame, "f")

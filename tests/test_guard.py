@@ -13,7 +13,8 @@ from PIL import Image
 import vaezip
 from vaezip.codecs.guard import FALLBACK_MODEL, guard_path, load_guard
 from vaezip.errors import FormatError
-from vaezip.format import archive, container
+from vaezip.format import archive, container, payload
+from vaezip.frames.digit import Placement
 from vaezip.models import registry
 
 # Of the mini set's first 130 test digits, the shipped guard flags these (their -Q 2
@@ -40,7 +41,7 @@ def test_the_shipped_guard_flags_the_digits_at_risk(digits):
     plan = options.guard_plan(codec)
     pixels = digits.reshape(len(digits), -1).astype(np.float32) / 255
     flags = plan.flags(codec, Batch(pixels, tuple(
-        container.Placement(name=f"{i}.png") for i in range(len(pixels)))))
+        Placement(name=f"{i}.png") for i in range(len(pixels)))))
     assert np.flatnonzero(flags).tolist() == FLAGGED
     assert plan.guard.moved(pixels, pixels).max() == 0
     assert EncodeOptions(guard=False).guard_plan(codec) is None
@@ -62,7 +63,7 @@ def test_guarded_archives_keep_input_order_and_bound_the_guarded_digits(digits):
     reader = archive.ArchiveReader(data, "a.vz")
     assert [f.model for f in reader.frames] == [None, FALLBACK_MODEL]
     guard_frame = reader.frame(1)
-    assert (guard_frame.declared_version, guard_frame.version) == (9, container.NEAR_VERSION)
+    assert (guard_frame.declared_version, guard_frame.version) == (9, payload.NEAR_VERSION)
     assert guard_frame.positions == tuple(FLAGGED) and guard_frame.quality + 1 == 16
     assert len(plain) < len(data) < len(plain) + len(FLAGGED) * 80
 
@@ -169,9 +170,9 @@ def test_version_9_frames_are_validated(digits):
     _bad(_rebuild({("1:Bad" if k.startswith("1:") else k): v for k, v in header.items()},
                   body), "frame 1 names an invalid model")
     start = header[f"1:{FALLBACK_MODEL}"]["data_offsets"][0]
-    payload = bytearray(body)
-    payload[start] = container.NEAR_VERSION << 4 | container.MODE_NEAR  # not 9
-    _bad(_rebuild(header, bytes(payload)), "must be version 9, not 7")
+    frames = bytearray(body)
+    frames[start] = payload.NEAR_VERSION << 4 | payload.MODE_NEAR  # not 9
+    _bad(_rebuild(header, bytes(frames)), "must be version 9, not 7")
     # A guard frame's positions must fall within the frame before it and itself.
     guarded = archive.ArchiveReader(data, "a.vz").frame_bytes(1)  # 92 at place 2 of 5
     one = archive.ArchiveReader(vaezip.compress([digits[0], digits[1]]), "b.vz")

@@ -5,10 +5,9 @@ never prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from vaezip.archives import check_frames, copy_frames_into, open_archive
+from vaezip.archives import PackSummary, check_frames, copy_frames_into, open_archive
 from vaezip.errors import FormatError, UsageError
 from vaezip.format import container
 from vaezip.format.archive import ArchiveWriter, is_framed_file, member_order
@@ -16,20 +15,12 @@ from vaezip.frames.sources import Source
 from vaezip.pipeline import decode_file
 
 
-@dataclass
-class CatSummary:
-    images: int = 0
-    frames: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-
-
-def concatenate(inputs: list[str], target: str, *, force: bool = False) -> CatSummary:
+def concatenate(inputs: list[str], target: str, *, force: bool = False) -> PackSummary:
     """`vaezip cat`: framed archives joined frame by frame into target, members in the
     order given. They must name one model (a frame records its own model only where it
     differs from the archive's), hold no member name twice, and be intact: a damaged
     frame is refused, not copied."""
-    summary, readers = CatSummary(), []
+    summary, readers = PackSummary(), []
     try:
         for path in inputs:
             if not is_framed_file(Path(path)):

@@ -24,8 +24,15 @@ from vaezip.errors import (
     OptionError,
     UnknownModelError,
 )
-from vaezip.format import container
-from vaezip.frames.digit import exact_image, exact_levels, native_image, prepare, restore
+from vaezip.format import container, payload
+from vaezip.frames.digit import (
+    Placement,
+    exact_image,
+    exact_levels,
+    native_image,
+    prepare,
+    restore,
+)
 from vaezip.frames.sources import STDIO, Source
 
 
@@ -120,7 +127,7 @@ def read_batch(sources: list[Source], codec: Codec, digit: int | None = None,
                 row = exact_levels(content, source.label, codec.mode)
                 levels.append(row)
                 pixels.append(row.astype(np.float32) / 255)
-                images.append(container.Placement(name=source.name))
+                images.append(Placement(name=source.name))
             else:
                 item = prepare(content, source.name, label=source.label)
                 pixels.append(item.pixels.reshape(-1))
@@ -191,7 +198,7 @@ class ModelCache:
     def __init__(self):
         self._models: dict = {}
 
-    def get(self, vz: container.VzFile, label: str):
+    def get(self, vz: payload.VzFile, label: str):
         from vaezip.models.runtime import load
 
         if vz.model not in self._models:
@@ -211,7 +218,7 @@ class DecodeOptions:
     size: tuple[int, int] | None = None  # (width, height) instead of the original size
 
 
-def decode_file(vz: container.VzFile, label: str, options: DecodeOptions = DecodeOptions(),
+def decode_file(vz: payload.VzFile, label: str, options: DecodeOptions = DecodeOptions(),
                 models: ModelCache | None = None, only: set[str] | None = None) -> list:
     """Every image of a .vz file as a Pillow image, in order; with only, the (name, image)
     pairs of just those members (the others are not run through the decoder)."""
@@ -235,7 +242,7 @@ def decode_file(vz: container.VzFile, label: str, options: DecodeOptions = Decod
     return [(vz.images[i].name, image) for i, image in zip(rows, images, strict=True)]
 
 
-def decode_latents(latents: Latents, vz: container.VzFile, model, sample: bool = False,
+def decode_latents(latents: Latents, vz: payload.VzFile, model, sample: bool = False,
                    seed: int = 0, rows=None) -> np.ndarray:
     """The decoder's output for each image (or just the rows given): float32 [N, 28, 28]
     in [0, 1]. The posterior mean by default; with sample=True, a draw z ~ N(mu, sigma^2)
@@ -270,7 +277,7 @@ def output_format(target: str) -> str:
             ".tiff": "TIFF", ".gif": "GIF"}.get(suffix, "PNG")
 
 
-def decode_to_files(vz: container.VzFile, label: str, targets: list[str],
+def decode_to_files(vz: payload.VzFile, label: str, targets: list[str],
                     options: DecodeOptions, models: ModelCache, force: bool) -> None:
     """Decode one .vz and write its images to targets (one per image; '-' is stdout)."""
     from vaezip.fileio import write_output

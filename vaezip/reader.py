@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from vaezip.errors import FormatError
-from vaezip.format import container
+from vaezip.format import container, payload
 from vaezip.format.archive import ArchiveReader, is_framed_file, member_order
 from vaezip.pipeline import DecodeOptions, ModelCache, decode_file
 
@@ -33,7 +33,7 @@ class Reader:
         self._options = DecodeOptions(sample=sample, seed=seed, native=native)
         self._models = ModelCache()
         self._archive: ArchiveReader | None = None
-        self._single: container.VzFile | None = None
+        self._single: payload.VzFile | None = None
         self._frames: dict[int, list] = {}  # decoded frames, oldest first
         path, data, self.label = _resolve(source)
         self.label = label or self.label
@@ -104,13 +104,13 @@ class Reader:
             images = self._frames.get(frame) or self._decoded(frame, self._frame(frame))
             yield name, images[row]
 
-    def _frame(self, frame: int) -> container.VzFile:
+    def _frame(self, frame: int) -> payload.VzFile:
         return self._single if self._archive is None else self._archive.frame(frame)
 
     def _frame_label(self, frame: int) -> str:
         return self.label if self._archive is None else f"{self.label}: frame {frame}"
 
-    def _decoded(self, frame: int, vz: container.VzFile) -> list:
+    def _decoded(self, frame: int, vz: payload.VzFile) -> list:
         images = decode_file(vz, self._frame_label(frame), self._options, self._models)
         self._frames[frame] = images
         while len(self._frames) > _CACHED_FRAMES:

@@ -26,7 +26,7 @@ import numpy as np
 
 from vaezip.errors import FormatError, Option, OptionError
 from vaezip.format import container
-from vaezip.format.container import VzFile
+from vaezip.format.payload import CODED_VERSION, FRAME_VERSION, MODE_FLOAT, VzFile, coded_payload
 from vaezip.frames.digit import Placement
 
 
@@ -97,8 +97,8 @@ class Codec:
 
     mode: str = ""
     quality: int = 0
-    version: int = container.CODED_VERSION  # of the coded layout this codec writes
-    frame_version: int = container.FRAME_VERSION  # of the frames it writes
+    version: int = CODED_VERSION  # of the coded layout this codec writes
+    frame_version: int = FRAME_VERSION  # of the frames it writes
     takes_levels: bool = False  # codes the exact 8-bit levels of 28x28 gray images
 
     def __init__(self, model, quality: int | None = None):
@@ -137,7 +137,7 @@ class Codec:
 
     def _file(self, batch: Batch, payload: Payload, packed: bool) -> bytes:
         m = self.model
-        if self.mode == container.MODE_FLOAT:
+        if self.mode == MODE_FLOAT:
             return container.dumps_float(m.name, m.sha256, payload.mu, payload.sigma,
                                          list(batch.images), packed)
         return container.dumps_coded(m.name, m.sha256, payload.check, self.quality,
@@ -152,7 +152,7 @@ class Codec:
         a model other than the archive's, with its members' positions (version 9); the
         archive's own frames are version 10 (format/archive.py: the index is compact)."""
         payload = self.encode(batch)
-        return container.coded_payload(
+        return coded_payload(
             self.model.sha256, self.check_state(), self.quality, list(batch.images),
             payload.stream, self.mode, self.frame_version, packed=True, named=False,
             own_model=own_model, positions=positions, compact_index=not own_model)
@@ -207,7 +207,7 @@ def default_mode(model, lossless: bool = False) -> str:
     model, else float (the autoencoder, and models trained before coded files)."""
     if lossless:
         return "lossless"
-    return "quantised" if model.entry.codec.get("sigma_units") else container.MODE_FLOAT
+    return "quantised" if model.entry.codec.get("sigma_units") else MODE_FLOAT
 
 
 def for_file(vz: VzFile, model) -> Codec:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from vaezip.codecs import Batch, Codec, Latents, Payload
 from vaezip.errors import FormatError
-from vaezip.format import container
+from vaezip.format import payload
 
 
 class FloatCodec(Codec):
-    mode = container.MODE_FLOAT
+    mode = payload.MODE_FLOAT
 
     def encode(self, batch: Batch) -> Payload:
         mu, sigma = batch.encoded(self.model)

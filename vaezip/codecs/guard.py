@@ -155,7 +155,7 @@ def chunk_frames(codec, plan: GuardPlan | None, batch) -> list[tuple[bytes, list
     """The archive frames of one chunk of images (archive.FRAME_IMAGES of them at most):
     (payload, member names, the frame's own model or None). With a guard, the flagged
     images go to a frame of the fallback model after the rest, which lists their places
-    in the chunk (container.OWN_MODEL_VERSION)."""
+    in the chunk (payload.OWN_MODEL_VERSION)."""
     names = [p.name for p in batch.images]
     flags = plan.flags(codec, batch) if plan is not None else np.zeros(len(batch), bool)
     if not flags.any():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from vaezip.codecs import Batch, Codec, Payload, Pixels, bitsback
 from vaezip.errors import FormatError, Option, OptionError
-from vaezip.format import container
+from vaezip.format import payload
 from vaezip.frames.digit import SIDE
 
 
@@ -26,7 +26,7 @@ def lossless_capable(config) -> bool:
 
 class LosslessCodec(Codec):
     mode = "lossless"
-    version = container.EXACT_VERSION
+    version = payload.EXACT_VERSION
     takes_levels = True
 
     @classmethod
@@ -63,8 +63,8 @@ class LosslessCodec(Codec):
 
     def _decode(self, vz, label: str) -> Pixels:
         self._check_records(vz, label)
-        exact = vz.version >= container.EXACT_VERSION
-        framed = vz.version >= container.FRAME_VERSION
+        exact = vz.version >= payload.EXACT_VERSION
+        framed = vz.version >= payload.FRAME_VERSION
         if framed and not self.frame_intact(vz):
             raise FormatError(f"{label}: checksum mismatch: the frame is damaged, or was made "
                               f"with a different version of model {vz.model!r}")

@@ -4,7 +4,7 @@ independent frames.
 An archive is a safetensors file with no metadata block (as in the coded single files,
 a digit's code is smaller than one). Its tensors, all uint8 and one-dimensional, are:
 
-  0, 1, 2, ...              one per frame: a coded payload (container.coded_payload,
+  0, 1, 2, ...              one per frame: a coded payload (payload.coded_payload,
                             version 10; 5 in archives before it) of up to FRAME_IMAGES
                             images, with its own stream and its own CRC-32 over the
                             model's hash and its bytes
@@ -45,14 +45,9 @@ from pathlib import Path
 
 from vaezip.errors import FormatError
 from vaezip.format.binary import header_bytes, header_length, read_uvarint
-from vaezip.format.container import (
-    COMPACT_INDEX_VERSION,
-    VzFile,
-    frame_number,
-    is_framed,
-    parse_payload,
-)
+from vaezip.format.container import frame_number, is_framed
 from vaezip.format.names import check_name, is_model_name
+from vaezip.format.payload import COMPACT_INDEX_VERSION, VzFile, parse_payload
 
 # Images per frame, by mode: small enough that --member decodes little and processes share
 # the work evenly, large enough that a frame's fixed cost stays below 0.1 B per image:
