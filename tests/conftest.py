@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+from vaezip.format import container as codec
+from vaezip.frames.digit import Placement
 
 REPO = Path(__file__).resolve().parent.parent
 MINI = Path(__file__).resolve().parent / "data" / "mnist-mini.npz"
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Property tests draw the same examples on every run and machine: a failure CI sees is one
+# a developer can replay, and a run never fails by the luck of its draws.
+settings.register_profile("vaezip", derandomize=True, print_blob=True)
+settings.load_profile("vaezip")
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +105,100 @@ def run_process():
         )
 
     return run
+
+
+def one_line_error(result, code: int = 1, *needles: str) -> str:
+    """The CLI's error contract: exit code, one line on stderr starting 'vaezip: error: ',
+    no traceback, and each needle in that line. Returns the line."""
+    assert result.code == code, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vaezip: error: "), result.err
+    assert "Traceback" not in result.err and "internal error" not in result.err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def files(folder: Path) -> set[str]:
+    """Every file under folder, as relative POSIX paths."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+# Float-layout files built by hand, for the container's tests.
+HASH = "0123456789abcdef" * 4
+
+
+@dataclass
+class FloatFile:
+    """What a float-layout file holds, as the float codec hands it to the container."""
+
+    model: str
+    model_hash: str
+    mu: np.ndarray
+    sigma: np.ndarray
+    images: list
+    packed: bool
+
+
+def make_vz(n=1, k=16, **placement) -> FloatFile:
+    rng = np.random.default_rng(0)
+    names = [f"d{i}.png" for i in range(n)]
+    return FloatFile(
+        model="mnist-vae-16d", model_hash=HASH,
+        mu=rng.normal(size=(n, k)).astype(np.float32),
+        sigma=rng.uniform(0.05, 1, size=(n, k)).astype(np.float32),
+        images=[Placement(name=name, **placement) for name in names], packed=n > 1,
+    )
+
+
+def dumps(vz: FloatFile) -> bytes:
+    return codec.dumps_float(vz.model, vz.model_hash, vz.mu, vz.sigma, vz.images, vz.packed)
+
+
+def rewrite(data: bytes, edit) -> bytes:
+    """Apply edit(header_dict) and re-serialise with a correct length prefix."""
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    edit(header)
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data[8 + n :]
+
+
+def format3_lossless_encode(model, pixels: np.ndarray) -> bytes:
+    """The format-3 lossless encoder (float probabilities; vaezip writes format 4 and later
+    since issue 14): uint8 [N, D] -> the stream codecs.bitsback.decode reads. Kept here to
+    test that decoder; model: a NumpyModel with the logistic likelihood."""
+    import constriction
+
+    from vaezip.codecs import bitsback
+
+    gaussian, prior, categorical = bitsback._models()
+    seed = bitsback.seed_words()
+    coder = constriction.stream.stack.AnsCoder(seed.copy())
+    for start, stop in bitsback.chunks(len(pixels)):
+        x = pixels[start:stop]
+        mean, std = bitsback._posterior(model, x)
+        z = coder.decode(gaussian, mean, std)  # bits back: [n * K]
+        coder.encode_reverse(x.ravel().astype(np.int32), categorical,
+                             bitsback._pmf(model, z, len(x)))
+        coder.encode_reverse(z, prior)
+    words = coder.get_compressed()
+    kept = 0  # the seed words no pop reached are not stored; one byte says how many
+    while kept < min(bitsback.SEED_WORDS, len(words)) and words[kept] == seed[kept]:
+        kept += 1
+    return bytes([kept]) + words[kept:].astype("<u4").tobytes()
+
+
+def save_model(model, path: Path, name: str, force: bool = False, **kwargs) -> Path:
+    """A torch model written as a registry model file (what training does at its end)."""
+    from vaezip.fileio import atomic_write_bytes
+    from vaezip.models.registry import serialize_model
+
+    data, _ = serialize_model(model, name, **kwargs)
+    return atomic_write_bytes(path, data, force=force, durable=True)
+
+
+def config_mlps(config) -> list[tuple[str, list[int]]]:
+    """(parameter prefix, sizes) of every MLP of a model config, as torch_nets names them."""
+    heads = [(f"heads.{g}", config.head_sizes(g)) for g in range(config.groups)]
+    return [("encoder", config.encoder_sizes()), ("decoder", config.decoder_sizes()), *heads]

@@ -2,15 +2,8 @@ import io
 import json
 
 import pytest
+from conftest import one_line_error
 from PIL import Image
-
-
-def one_line_error(result, code=1):
-    assert result.code == code, result
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("vaezip: error: ") and "Traceback" not in result.err
-    return lines[0]
 
 
 def test_help_and_version(run_cli):

@@ -3,7 +3,7 @@ wrong with the user's file, -c, --rm, -v, totals, and pictures big enough to see
 
 import numpy as np
 import pytest
-from conftest import MINI
+from conftest import MINI, one_line_error
 from PIL import Image
 
 
@@ -15,42 +15,35 @@ def _digits(folder, n=3):
     return folder
 
 
-def _one_line(r, code, *needles):
-    lines = r.err.strip().splitlines()
-    assert r.code == code and len(lines) == 1 and lines[0].startswith("vaezip: error: "), r
-    assert "Traceback" not in r.err and "internal error" not in r.err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
 def test_a_write_failure_names_the_users_path(run_cli, tmp_path):
     digits = _digits(tmp_path / "in")
     (tmp_path / "afile").write_text("not a directory")
     target = tmp_path / "afile" / "x.vz"
-    _one_line(run_cli("encode", digits / "0.png", "-o", target), 1, str(target),
-              "cannot write")
-    _one_line(run_cli("encode", digits, "--pack", "-o", target), 1, str(target), "cannot write")
+    one_line_error(run_cli("encode", digits / "0.png", "-o", target), 1, str(target),
+                   "cannot write")
+    one_line_error(run_cli("encode", digits, "--pack", "-o", target), 1, str(target),
+                   "cannot write")
     assert not list(tmp_path.glob("**/*.tmp")) and not list(tmp_path.glob("**/.*.tmp"))
 
 
 def test_the_wrong_kind_of_file_is_named_as_such(run_cli, tmp_path):
     digits = _digits(tmp_path / "in")
-    _one_line(run_cli("decode", digits / "0.png"), 1, "not a .vz file but a PNG image")
+    one_line_error(run_cli("decode", digits / "0.png"), 1, "not a .vz file but a PNG image")
     assert run_cli("encode", digits / "0.png", "-o", tmp_path / "0.vz").code == 0
-    _one_line(run_cli("encode", tmp_path / "0.vz", "-o", tmp_path / "again.vz"), 1,
+    one_line_error(run_cli("encode", tmp_path / "0.vz", "-o", tmp_path / "again.vz"), 1,
               "already a .vz file")
-    _one_line(run_cli("encode", digits / "1.png", "-o", tmp_path / "face.png"), 2,
+    one_line_error(run_cli("encode", digits / "1.png", "-o", tmp_path / "face.png"), 2,
               "encode writes .vz files", "face.vz")
-    _one_line(run_cli("decode", tmp_path / "0.vz", "-o", tmp_path / "ph.xyz"), 2,
+    one_line_error(run_cli("decode", tmp_path / "0.vz", "-o", tmp_path / "ph.xyz"), 2,
               "decode writes images")
     assert not (tmp_path / "face.png").exists() and not (tmp_path / "ph.xyz").exists()
 
 
 def test_stdout_with_c(run_cli, tmp_path):
     digits = _digits(tmp_path / "in")
-    _one_line(run_cli("encode", digits / "0.png", "-c", "-o", tmp_path / "x.vz"), 2,
+    one_line_error(run_cli("encode", digits / "0.png", "-c", "-o", tmp_path / "x.vz"), 2,
               "excludes -o")
-    _one_line(run_cli("encode", digits, "-c"), 2, "-o - needs a single input")
+    one_line_error(run_cli("encode", digits, "-c"), 2, "-o - needs a single input")
 
 
 def test_rm_removes_inputs_only_after_verified_outputs(run_cli, tmp_path):
@@ -105,7 +98,7 @@ def test_samples_are_big_enough_to_see(run_cli, tmp_path):
     assert Image.open(tmp_path / "s.png").size == (4 * 242, 4 * 62)  # --scale 4 by default
     assert run_cli("sample", "-n", "16", "--scale", "1", "-o", tmp_path / "t.png").code == 0
     assert Image.open(tmp_path / "t.png").size == (242, 62)
-    _one_line(run_cli("sample", "--scale", "0", "-o", tmp_path / "u.png"), 2, "--scale")
+    one_line_error(run_cli("sample", "--scale", "0", "-o", tmp_path / "u.png"), 2, "--scale")
 
 
 # Characters that a format template would read as fields or directives (issue 27).
@@ -121,14 +114,14 @@ def test_user_text_is_never_a_format_template(run_cli, tmp_path, mini_mnist_dir)
     for text in TEMPLATE_TEXT:
         named = tmp_path / f"a{text}.vz"
         named.write_bytes(lossless.read_bytes())
-        _one_line(run_cli("decode", named, "--sample", "-o", tmp_path / "out.png"), 2,
+        one_line_error(run_cli("decode", named, "--sample", "-o", tmp_path / "out.png"), 2,
                   f"a{text}.vz: a lossless file", "--sample, --size and --native")
         assert not (tmp_path / "out.png").exists()
-        _one_line(run_cli("train", "--name", "x", "--dataset", f"d{text}", "--data-dir",
+        one_line_error(run_cli("train", "--name", "x", "--dataset", f"d{text}", "--data-dir",
                           mini_mnist_dir, "--no-download"), 2,
                   "--dataset must be one of", repr(f"d{text}"))
-        _one_line(run_cli("train", "--name", "x", "--precision", f"p{text}", "--data-dir",
+        one_line_error(run_cli("train", "--name", "x", "--precision", f"p{text}", "--data-dir",
                           mini_mnist_dir, "--no-download"), 2, f"not p{text}")
-    _one_line(run_cli("train", "--name", "x", "--device", "{x}", "--epochs", "1", "--limit",
+    one_line_error(run_cli("train", "--name", "x", "--device", "{x}", "--epochs", "1", "--limit",
                       "10", "--data-dir", mini_mnist_dir, "--no-download"), 2,
               "--device must be auto, cpu, cuda or mps, not '{x}'")

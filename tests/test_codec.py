@@ -1,9 +1,9 @@
 import json
 import struct
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import HASH, dumps, make_vz, rewrite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,44 +12,6 @@ from vaezip.format import container as codec
 from vaezip.format import payload
 from vaezip.format.names import SHORT_NAMES, is_model_name
 from vaezip.frames.digit import Placement
-
-HASH = "0123456789abcdef" * 4
-
-
-@dataclass
-class FloatFile:
-    """What a float-layout file holds, as the float codec hands it to the container."""
-
-    model: str
-    model_hash: str
-    mu: np.ndarray
-    sigma: np.ndarray
-    images: list
-    packed: bool
-
-
-def make_vz(n=1, k=16, **placement) -> FloatFile:
-    rng = np.random.default_rng(0)
-    names = [f"d{i}.png" for i in range(n)]
-    return FloatFile(
-        model="mnist-vae-16d", model_hash=HASH,
-        mu=rng.normal(size=(n, k)).astype(np.float32),
-        sigma=rng.uniform(0.05, 1, size=(n, k)).astype(np.float32),
-        images=[Placement(name=name, **placement) for name in names], packed=n > 1,
-    )
-
-
-def dumps(vz: FloatFile) -> bytes:
-    return codec.dumps_float(vz.model, vz.model_hash, vz.mu, vz.sigma, vz.images, vz.packed)
-
-
-def rewrite(data: bytes, edit) -> bytes:
-    """Apply edit(header_dict) and re-serialise with a correct length prefix."""
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    edit(header)
-    text = json.dumps(header).encode()
-    return struct.pack("<Q", len(text)) + text + data[8 + n :]
 
 
 def test_round_trip_and_determinism():

@@ -6,8 +6,8 @@ from pathlib import Path
 import images
 import numpy as np
 import pytest
+from conftest import files, one_line_error
 from PIL import Image
-from test_encode_decode import files, one_line_error
 
 DATA = Path(__file__).resolve().parent / "data"
 

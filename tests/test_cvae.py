@@ -89,7 +89,7 @@ def test_encode_with_the_digit_stores_it_and_decode_uses_it(run_cli, tmp_path):
 def test_digits_in_the_format():
     from dataclasses import replace
 
-    from test_codec import dumps, make_vz, rewrite
+    from conftest import dumps, make_vz, rewrite
 
     plain = dumps(make_vz(1))
     assert b'"vaezip":"1"' in plain  # files without digits stay readable by version 1

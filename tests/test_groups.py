@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import MINI
+from conftest import MINI, config_mlps
 
 from vaezip.codecs import bitsback
 from vaezip.codecs.exact import ExactModel
@@ -52,7 +52,7 @@ def test_group_configs_are_checked_and_plain_configs_keep_their_json():
     assert "groups" not in ModelConfig(likelihood="logistic").to_json()  # hashes unchanged
     assert ModelConfig.from_json(SMALL.to_json()) == SMALL
     assert isinstance(build_model(SMALL), GroupVAE)
-    assert [p for p, _ in SMALL.mlps()] == ["encoder", "decoder", "heads.0", "heads.1",
+    assert [p for p, _ in config_mlps(SMALL)] == ["encoder", "decoder", "heads.0", "heads.1",
                                             "heads.2", "heads.3"]
 
 

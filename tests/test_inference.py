@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import config_mlps
 
 from vaezip.models.config import ModelConfig, mlp_parameter_names
 from vaezip.models.registry import load_inference, load_model
@@ -21,7 +22,7 @@ SHIPPED = ["mnist-ae-2d", "mnist-vae-2d-mse", "mnist-vae-2d-bce", "mnist-vae-16d
     ModelConfig(latent_dim=3, hidden=(16, 8, 4)),
     ModelConfig(likelihood="logistic", latent_dim=3, hidden=(16, 8), groups=4)])
 def test_the_parameter_names_are_those_the_torch_modules_have(config):
-    names = {n for prefix, sizes in config.mlps()
+    names = {n for prefix, sizes in config_mlps(config)
              for pair in mlp_parameter_names(prefix, sizes) for n in pair}
     assert names == set(build_model(config).state_dict())
 

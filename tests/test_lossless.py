@@ -5,13 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MINI
+from conftest import MINI, files, format3_lossless_encode, one_line_error
 from PIL import Image
-from test_encode_decode import files, one_line_error
 
 
 @pytest.fixture(scope="module")
-def test_digits() -> np.ndarray:
+def real_digits() -> np.ndarray:
     with np.load(MINI) as mini:
         return mini["test_images"][:40]  # uint8 [40, 28, 28], real MNIST test digits
 
@@ -53,52 +52,52 @@ def test_the_numpy_pmf_is_the_distribution_torch_trains():
         assert np.allclose(nll, expected, rtol=1e-4), level
 
 
-def test_bits_back_round_trips_exactly_and_chunks_grow(test_digits):
+def test_bits_back_round_trips_exactly_and_chunks_grow(real_digits):
     from vaezip.codecs import bitsback as lossless
 
     model, _ = tiny_logistic_model()
-    pixels = test_digits.reshape(len(test_digits), -1)
+    pixels = real_digits.reshape(len(real_digits), -1)
     assert lossless.chunks(90)[:4] == [(0, 1), (1, 5), (5, 21), (21, 85)]
-    data = lossless.encode(model, pixels)
+    data = format3_lossless_encode(model, pixels)
     assert np.array_equal(lossless.decode(model, data, len(pixels), 784), pixels)
-    one = lossless.encode(model, pixels[:1])
+    one = format3_lossless_encode(model, pixels[:1])
     assert np.array_equal(lossless.decode(model, one, 1, 784), pixels[:1])
 
 
-def test_the_shipped_lossless_model_beats_png_on_real_digits(test_digits):
+def test_the_shipped_lossless_model_beats_png_on_real_digits(real_digits):
     from vaezip.codecs import bitsback as lossless
     from vaezip.models.registry import load_inference
 
     model, entry = load_inference("mnist-vae-lossless")  # the float coder: no pixel groups
-    pixels = test_digits.reshape(len(test_digits), -1)
-    data = lossless.encode(model, pixels)
+    pixels = real_digits.reshape(len(real_digits), -1)
+    data = format3_lossless_encode(model, pixels)
     assert np.array_equal(lossless.decode(model, data, len(pixels), 784), pixels)
     bits_per_dim = 8 * len(data) / pixels.size
     assert bits_per_dim < 1.8, bits_per_dim  # PNG: ~2.8; the full benchmark: bench/lossless.py
 
 
 @pytest.fixture
-def digit_files(tmp_path, test_digits) -> Path:
+def digit_files(tmp_path, real_digits) -> Path:
     folder = tmp_path / "digits"
     folder.mkdir()
     for i in range(5):
-        Image.fromarray(test_digits[i]).save(folder / f"{i}.png")
+        Image.fromarray(real_digits[i]).save(folder / f"{i}.png")
     return folder
 
 
 def test_cli_lossless_round_trip_single_and_packed(run_cli, digit_files, tmp_path,
-                                                  test_digits):
+                                                  real_digits):
     r = run_cli("encode", "--lossless", digit_files / "0.png", "-o", tmp_path / "0.vz")
     assert r.code == 0, r
     assert run_cli("decode", tmp_path / "0.vz", "-o", tmp_path / "0.png").code == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "0.png")), test_digits[0])
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "0.png")), real_digits[0])
 
     assert run_cli("encode", "--lossless", digit_files, "--pack", "-o",
                    tmp_path / "all.vz").code == 0
     assert run_cli("decode", tmp_path / "all.vz", "-o", tmp_path / "out").code == 0
     for i in range(5):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"{i}.png")),
-                              test_digits[i])
+                              real_digits[i])
     one_line_error(run_cli("decode", tmp_path / "all.vz", "--sample", "-o", tmp_path / "s"),
                    2, "exact pixels")
 
@@ -113,9 +112,9 @@ def test_lossless_option_conflicts_are_usage_errors(run_cli, digit_files, tmp_pa
     one_line_error(r, 2, message)
 
 
-def test_lossless_refuses_images_it_cannot_give_back_exactly(run_cli, tmp_path, test_digits):
-    Image.fromarray(test_digits[0]).convert("RGB").save(tmp_path / "rgb.png")
-    Image.fromarray(test_digits[0]).resize((56, 56)).save(tmp_path / "big.png")
+def test_lossless_refuses_images_it_cannot_give_back_exactly(run_cli, tmp_path, real_digits):
+    Image.fromarray(real_digits[0]).convert("RGB").save(tmp_path / "rgb.png")
+    Image.fromarray(real_digits[0]).resize((56, 56)).save(tmp_path / "big.png")
     for name, needle in (("rgb.png", "28x28 RGB"), ("big.png", "56x56 L")):
         r = run_cli("encode", "--lossless", tmp_path / name, "-o", tmp_path / "x.vz")
         one_line_error(r, 1, needle, "lossless coding takes 28x28 8-bit grayscale")
@@ -123,7 +122,7 @@ def test_lossless_refuses_images_it_cannot_give_back_exactly(run_cli, tmp_path, 
 
 
 def test_damaged_lossless_files_are_refused_never_decoded_wrong(run_cli, digit_files,
-                                                                tmp_path, test_digits):
+                                                                tmp_path, real_digits):
     assert run_cli("encode", "--lossless", digit_files / "2.png", "-o",
                    tmp_path / "2.vz").code == 0
     good = (tmp_path / "2.vz").read_bytes()
@@ -140,7 +139,7 @@ def test_damaged_lossless_files_are_refused_never_decoded_wrong(run_cli, digit_f
         (work / "x.vz").write_bytes(bytes(blob))
         r = run_cli("decode", work / "x.vz", "-o", work / "x.png")
         if r.code == 0:  # only acceptable if every pixel is still right
-            assert np.array_equal(np.asarray(Image.open(work / "x.png")), test_digits[2])
+            assert np.array_equal(np.asarray(Image.open(work / "x.png")), real_digits[2])
             (work / "x.png").unlink()
         else:
             one_line_error(r, 1)

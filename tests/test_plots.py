@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from conftest import save_model
 from PIL import Image
 
 from vaezip.models import registry
@@ -21,7 +22,7 @@ def tiny(vaezip_home):
                          ("tiny-vae5", ModelConfig(latent_dim=5, hidden=(16,))),
                          ("tiny-ae", ModelConfig(arch="ae", latent_dim=2, hidden=(16,)))):
         torch.manual_seed(0)
-        registry.save_model(build_model(config), registry.user_models_dir()
+        save_model(build_model(config), registry.user_models_dir()
                             / f"{name}.safetensors", name)
         names[name] = config
     return names

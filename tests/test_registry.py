@@ -5,6 +5,7 @@ import zipfile
 
 import pytest
 import torch
+from conftest import save_model
 
 from vaezip.errors import ModelFileError, UnknownModelError
 from vaezip.models import registry
@@ -63,7 +64,7 @@ def test_float16_storage_costs_nothing_measurable():
 def test_user_model_is_registered_found_and_rebuilt(vaezip_home):
     model = _tiny()
     path = registry.user_models_dir() / "my-model.safetensors"
-    registry.save_model(model, path, "my-model", metrics={"neg_elbo": 1.0})
+    save_model(model, path, "my-model", metrics={"neg_elbo": 1.0})
     entries = {e.name: e for e in registry.list_models()}
     assert entries["my-model"].kind == "user"
     assert entries["my-model"].path == path
@@ -96,7 +97,7 @@ def test_names_that_could_escape_the_registry_are_refused(bad):
 
 def test_edited_weights_fail_the_hash_check(vaezip_home):
     path = registry.user_models_dir() / "tampered.safetensors"
-    registry.save_model(_tiny(), path, "tampered")
+    save_model(_tiny(), path, "tampered")
     data = bytearray(path.read_bytes())
     data[-5] ^= 0x40  # a bit inside the last tensor's bytes
     path.write_bytes(bytes(data))
@@ -115,7 +116,7 @@ def test_garbage_in_the_user_folder_is_skipped_by_list_and_refused_by_find(vaezi
 
 def test_a_model_file_renamed_to_another_name_is_refused(vaezip_home):
     folder = registry.user_models_dir()
-    registry.save_model(_tiny(), folder / "alpha.safetensors", "alpha")
+    save_model(_tiny(), folder / "alpha.safetensors", "alpha")
     (folder / "alpha.safetensors").rename(folder / "beta.safetensors")
     with pytest.raises(ModelFileError, match="holds 'alpha'"):
         registry.find("beta")
@@ -125,7 +126,7 @@ def test_newer_format_version_is_refused(vaezip_home):
     from safetensors.torch import load_file, save_file
 
     path = registry.user_models_dir() / "future.safetensors"
-    registry.save_model(_tiny(), path, "future")
+    save_model(_tiny(), path, "future")
     meta = registry._read_header(path)
     meta["format_version"] = "99"
     save_file(load_file(str(path)), str(path), metadata=meta)

@@ -8,22 +8,22 @@ from vaezip.training.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")
-def test_images(request):
+def mnist_test_images(request):
     shared = request.getfixturevalue("shared_data")
     return to_model_space(load_mnist(shared, train=False, download=False).images)
 
 
-def test_default_model_meets_the_quality_bar(test_images):
+def test_default_model_meets_the_quality_bar(mnist_test_images):
     model, entry = load_model("mnist-vae-16d")
-    metrics = evaluate(model, test_images)
+    metrics = evaluate(model, mnist_test_images)
     assert metrics["neg_elbo"] <= 100.0, metrics  # issue 2's bar, Bernoulli on grayscale
     # The number in `vaezip models` is what you get.
     assert metrics["neg_elbo"] == pytest.approx(entry.metrics["neg_elbo"], abs=1e-3)
 
 
 @pytest.mark.parametrize("name", ["mnist-ae-2d", "mnist-vae-2d-mse", "mnist-vae-2d-bce"])
-def test_post_models_reproduce_their_recorded_metrics(test_images, name):
+def test_post_models_reproduce_their_recorded_metrics(mnist_test_images, name):
     model, entry = load_model(name)
-    metrics = evaluate(model, test_images)
+    metrics = evaluate(model, mnist_test_images)
     for key, value in entry.metrics.items():
         assert metrics[key] == pytest.approx(value, rel=1e-4), key

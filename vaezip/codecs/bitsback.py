@@ -230,32 +230,10 @@ def decode_exact(model, data: bytes, count: int, pixels_per_image: int,
     return out
 
 
-def encode(model, pixels: np.ndarray) -> bytes:
-    """uint8 [N, D] -> the coded stream (bytes). model: inference.NumpyModel with the
-    logistic likelihood."""
-    import constriction
-
-    gaussian, prior, categorical = _models()
-    seed = seed_words()
-    coder = constriction.stream.stack.AnsCoder(seed.copy())
-    for start, stop in chunks(len(pixels)):
-        x = pixels[start:stop]
-        mean, std = _posterior(model, x)
-        z = coder.decode(gaussian, mean, std)  # bits back: [n * K]
-        coder.encode_reverse(x.ravel().astype(np.int32), categorical, _pmf(model, z, len(x)))
-        coder.encode_reverse(z, prior)
-    words = coder.get_compressed()
-    # The bottom of the stack still holds the seed words no pop reached: known to the
-    # decoder, so not stored; one byte says how many to put back.
-    kept = 0
-    while kept < min(SEED_WORDS, len(words)) and words[kept] == seed[kept]:
-        kept += 1
-    return bytes([kept]) + words[kept:].astype("<u4").tobytes()
-
-
 def decode(model, data: bytes, count: int, pixels_per_image: int) -> np.ndarray:
-    """The inverse of encode: uint8 [count, D]. FormatError where the stream cannot be
-    what encode wrote (the pixel checksum catches the rest)."""
+    """A format-3 lossless stream back into uint8 [count, D] (tests/conftest.py keeps the
+    encoder that wrote them, to test this). FormatError where the stream cannot be
+    what the encoder wrote (the pixel checksum catches the rest)."""
     import constriction
 
     if not data or data[0] > SEED_WORDS or (len(data) - 1) % 4:

@@ -125,11 +125,6 @@ class ModelConfig:
         width = self.hidden[0]
         return [width + sum(sizes[:group]), width, 3 * self.mixture * sizes[group]]
 
-    def mlps(self) -> list[tuple[str, list[int]]]:
-        """(parameter prefix, sizes) of every MLP of the model, as torch_nets.py names them."""
-        heads = [(f"heads.{g}", self.head_sizes(g)) for g in range(self.groups)]
-        return [("encoder", self.encoder_sizes()), ("decoder", self.decoder_sizes()), *heads]
-
     def to_json(self) -> str:
         """Canonical JSON (it is hashed with the weights). Fields added after the first
         release are left out at their default, so older model files keep their hash."""

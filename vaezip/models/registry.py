@@ -310,10 +310,3 @@ def serialize_model(
     if nondigit:
         metadata["nondigit"] = nondigit
     return save(tensors, metadata=metadata), digest
-
-
-def save_model(model, path: Path, name: str, force: bool = False, **kwargs) -> Path:
-    from vaezip.fileio import atomic_write_bytes
-
-    data, _ = serialize_model(model, name, **kwargs)
-    return atomic_write_bytes(path, data, force=force, durable=True)
