@@ -15,12 +15,15 @@ the encoder borrowed. Images go in chunks, so the networks run on batches; a chu
 pops must find enough bits on the stack, so chunks grow from 1 image (which borrows
 from a small fixed seed of pseudo-random words) to CHUNK.
 
+ExactStep writes the three steps once, as a push/pop pair; encode_exact (a chunked batch on
+one stack), encode_exact_each (one stack per image) and decode_exact drive it.
+
 Both sides must compute bit-identical probabilities. encode_exact/decode_exact take them
 from exact.ExactModel (integers and integer tables: the same on every machine), and write
-the current lossless format. encode/decode take them from the float network
-(inference.NumpyModel): deterministic on one machine only, since a machine whose BLAS or
-exp rounds differently computes other probabilities. They remain to read format-3
-lossless files, and the pixel checksum refuses what they cannot decode.
+the current lossless format. decode takes them from the float network (numpy_nets.NumpyModel):
+deterministic on one machine only, since a machine whose BLAS or exp rounds differently
+computes other probabilities. It remains to read format-3 lossless files, and the pixel
+checksum refuses what it cannot decode.
 """
 
 from __future__ import annotations
@@ -132,28 +135,72 @@ def _bins(pixels: np.ndarray, max_error: int):
     return starts, bins, decoded[bins]
 
 
-def encode_exact(model, pixels: np.ndarray, max_error: int = 0) -> bytes:
-    """uint8 [N, D] -> the coded stream, with exact.ExactModel's integer probabilities.
-    max_error > 0 (near-lossless): codes each pixel's bin (level_bins), and takes z's bits
-    back under q(z | the decoded image), which the decoder can compute."""
+class ExactStep:
+    """One bits-back step with exact.ExactModel's integer probabilities, written once as a
+    push/pop pair (craystack's shape): push codes a batch of images onto their coders'
+    stacks, pop takes them off again, each the other's inverse. The batch, per-image and
+    decoding loops below only say which images go onto which stack.
+
+    max_error > 0 (near-lossless): the pixels coded are level bins (level_bins), and z's
+    bits come back under q(z | the decoded image), which the decoder can compute."""
+
+    def __init__(self, model, max_error: int = 0):
+        import constriction
+
+        from vaezip.codecs.exact import Z_RANGE, prior_masses
+
+        self.model, self.max_error, self.offset = model, max_error, Z_RANGE
+        self.pixels = constriction.stream.model.Categorical(perfect=False)
+        self.prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
+        self.starts, self.decoded = level_bins(max_error)
+
+    def push(self, coders: list, bins: np.ndarray, shown: np.ndarray) -> None:
+        """Code images onto coders, an equal share each, in order: bins [n, D] (the
+        levels, or their bins), shown [n, D] (the image the bins decode to)."""
+        model, k, share = self.model, self.model.config.latent_dim, len(bins) // len(coders)
+        posterior = model.posterior_masses(shown).reshape(len(coders), share * k, -1)
+        # 1. pop z under the posterior: the bits back
+        z = np.concatenate([c.decode(self.pixels, posterior[i]) for i, c in enumerate(coders)])
+        groups, masses = _all_masses(model, z.reshape(len(bins), k).astype(np.int64)
+                                     - self.offset, shown, self.starts)
+        # 2. push the pixels, the last group first: the decoder pops them first to last
+        for g in reversed(range(len(groups))):
+            rows = masses[g].reshape(len(coders), -1, masses[g].shape[-1])
+            for i, coder in enumerate(coders):
+                mine = bins[i * share : (i + 1) * share, groups[g]]
+                coder.encode_reverse(mine.ravel().astype(np.int32), self.pixels, rows[i])
+        # 3. push z under the prior
+        for i, coder in enumerate(coders):
+            coder.encode_reverse(z[i * share * k : (i + 1) * share * k], self.prior)
+
+    def pop(self, coder, out: np.ndarray) -> None:
+        """The inverse of push onto one coder: fills out [n, D] with the decoded levels."""
+        n, k = len(out), self.model.config.latent_dim
+        z = coder.decode(self.prior, n * k)  # 3.
+        groups, masses = _group_masses(self.model, z.reshape(n, k).astype(np.int64)
+                                       - self.offset, self.starts)
+        for g, pixels in enumerate(groups):  # 2.
+            x = coder.decode(self.pixels, masses(g, out))
+            if x.min() < 0 or x.max() >= len(self.starts):
+                raise FormatError("lossless stream is damaged (pixel out of range)")
+            out[:, pixels] = self.decoded[x].reshape(n, -1)
+        coder.encode_reverse(z, self.pixels, self.model.posterior_masses(out))  # 1.
+
+
+def _new_coder(words: np.ndarray):
     import constriction
 
-    from vaezip.codecs.exact import Z_RANGE, prior_masses
+    return constriction.stream.stack.AnsCoder(words.copy())
 
-    categorical = constriction.stream.model.Categorical(perfect=False)
-    prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
-    starts, bins, shown = _bins(pixels, max_error)
-    seed = seed_words()
-    coder = constriction.stream.stack.AnsCoder(seed.copy())
+
+def encode_exact(model, pixels: np.ndarray, max_error: int = 0) -> bytes:
+    """uint8 [N, D] -> the coded stream: every image on one stack, in chunks that grow
+    (chunks) so that each chunk's pops find the bits it borrows."""
+    step, seed = ExactStep(model, max_error), seed_words()
+    _, bins, shown = _bins(pixels, max_error)
+    coder = _new_coder(seed)
     for start, stop in chunks(len(pixels), EXACT_GROWTH):
-        x = bins[start:stop]
-        z = coder.decode(categorical, model.posterior_masses(shown[start:stop]))  # bits back
-        groups, masses = _all_masses(model, z.reshape(len(x), -1).astype(np.int64) - Z_RANGE,
-                                     shown[start:stop], starts)
-        for g in reversed(range(len(groups))):  # the last group first: decoded first to last
-            coder.encode_reverse(x[:, groups[g]].ravel().astype(np.int32), categorical,
-                                 masses[g])
-        coder.encode_reverse(z, prior)
+        step.push([coder], bins[start:stop], shown[start:stop])
     return _strip_seed(coder.get_compressed(), seed)
 
 
@@ -167,30 +214,14 @@ def encode_exact_each(model, pixels: np.ndarray, max_error: int = 0) -> list[byt
     with the networks run on many images at once: a one-image stream is a single chunk
     that starts from the seed, so its z depends on its own image only, and each network
     pass (which reads every weight, whatever the batch) serves a whole batch of files."""
-    import constriction
-
-    from vaezip.codecs.exact import Z_RANGE, prior_masses
-
-    categorical = constriction.stream.model.Categorical(perfect=False)
-    prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
-    k, seed, out = model.config.latent_dim, seed_words(), []
+    step, seed, out = ExactStep(model, max_error), seed_words(), []
     largest = max(len(g) for g in model.pixel_groups) if model.config.groups else pixels.shape[1]
     size = max(1, EACH_MASSES // (largest * LEVELS))
     for first in range(0, len(pixels), size):
-        starts, bins, shown = _bins(pixels[first : first + size], max_error)
-        n = len(bins)
-        posterior = model.posterior_masses(shown).reshape(n, k, -1)
-        coders = [constriction.stream.stack.AnsCoder(seed.copy()) for _ in range(n)]
-        z = np.stack([c.decode(categorical, posterior[i]) for i, c in enumerate(coders)])
-        groups, masses = _all_masses(model, z.astype(np.int64) - Z_RANGE, shown, starts)
-        for g in reversed(range(len(groups))):
-            group = masses[g].reshape(n, -1, masses[g].shape[-1])
-            for i, coder in enumerate(coders):
-                coder.encode_reverse(bins[i, groups[g]].ravel().astype(np.int32), categorical,
-                                     group[i])
-        for i, coder in enumerate(coders):
-            coder.encode_reverse(z[i], prior)
-            out.append(_strip_seed(coder.get_compressed(), seed))
+        _, bins, shown = _bins(pixels[first : first + size], max_error)
+        coders = [_new_coder(seed) for _ in range(len(bins))]
+        step.push(coders, bins, shown)
+        out += [_strip_seed(coder.get_compressed(), seed) for coder in coders]
     return out
 
 
@@ -199,28 +230,12 @@ def decode_exact(model, data: bytes, count: int, pixels_per_image: int,
     """The inverse of encode_exact: uint8 [count, D] (near-lossless: the decoded levels).
     FormatError where the stream cannot be what encode_exact wrote (the checksum catches
     the rest)."""
-    import constriction
-
-    from vaezip.codecs.exact import Z_RANGE, prior_masses
-
-    categorical = constriction.stream.model.Categorical(perfect=False)
-    prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)
-    coder = constriction.stream.stack.AnsCoder(_stack(data))
-    starts, decoded = level_bins(max_error)
+    step = ExactStep(model, max_error)
+    coder = _new_coder(_stack(data))
     out = np.empty((count, pixels_per_image), dtype=np.uint8)
-    k = model.config.latent_dim
     try:
         for start, stop in reversed(chunks(count, EXACT_GROWTH)):
-            n = stop - start
-            z = coder.decode(prior, n * k)
-            groups, masses = _group_masses(model, z.reshape(n, k).astype(np.int64) - Z_RANGE,
-                                           starts)
-            for g, pixels in enumerate(groups):
-                x = coder.decode(categorical, masses(g, out[start:stop]))
-                if x.min() < 0 or x.max() >= len(starts):
-                    raise FormatError("lossless stream is damaged (pixel out of range)")
-                out[start:stop, pixels] = decoded[x].reshape(n, -1)
-            coder.encode_reverse(z, categorical, model.posterior_masses(out[start:stop]))
+            step.pop(coder, out[start:stop])
     except FormatError:
         raise
     except Exception as exc:  # constriction's errors on streams it cannot decode
@@ -236,12 +251,8 @@ def decode(model, data: bytes, count: int, pixels_per_image: int) -> np.ndarray:
     what the encoder wrote (the pixel checksum catches the rest)."""
     import constriction
 
-    if not data or data[0] > SEED_WORDS or (len(data) - 1) % 4:
-        raise FormatError("lossless stream is damaged (bad length or seed count)")
-    seed = seed_words()
-    words = np.concatenate([seed[: data[0]], np.frombuffer(data[1:], dtype="<u4")])
     gaussian, prior, categorical = _models()
-    coder = constriction.stream.stack.AnsCoder(words.astype(np.uint32))
+    coder = constriction.stream.stack.AnsCoder(_stack(data))
     out = np.empty((count, pixels_per_image), dtype=np.uint8)
     k = model.config.latent_dim
     try:
@@ -258,6 +269,6 @@ def decode(model, data: bytes, count: int, pixels_per_image: int) -> np.ndarray:
         raise
     except Exception as exc:  # constriction's errors on streams it cannot decode
         raise FormatError(f"lossless stream is damaged ({exc})") from None
-    if not np.array_equal(coder.get_compressed(), seed):
+    if not np.array_equal(coder.get_compressed(), seed_words()):
         raise FormatError("lossless stream is damaged (the stack did not unwind to its seed)")
     return out
