@@ -25,7 +25,7 @@ from vaezip.codecs.guard import guarded_single_files
 from vaezip.errors import FormatError, VaezipWarning
 from vaezip.format.archive import batch_archive
 from vaezip.frames.sources import api_sources
-from vaezip.models.runtime import Model
+from vaezip.models.runtime import Model, load
 from vaezip.pipeline import EncodeOptions, read_batch
 from vaezip.reader import Reader
 
@@ -119,6 +119,4 @@ def decompress(data: bytes, *, sample: bool = False, seed: int = 0, native: bool
 def load_model(name: str) -> Model:
     """A registry model (shipped or trained with `vaezip train`), its weights checked
     against their hash: encode, decode and sample on NumPy arrays (no torch)."""
-    from vaezip.models.runtime import load
-
     return load(name)

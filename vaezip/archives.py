@@ -17,15 +17,27 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaezip.codecs.exact import _parity_windows, prior_masses
+from vaezip.codecs.guard import chunk_frames
+from vaezip.codecs.modes import for_file
 from vaezip.errors import FormatError, ImageError, InputErrors, UsageError
+from vaezip.fileio import check_writable, write_output
 from vaezip.format.archive import (
     FRAME_IMAGES,
     ArchiveReader,
     ArchiveWriter,
     name_hash,
 )
+from vaezip.frames.digit import image_bytes
 from vaezip.frames.sources import Source
-from vaezip.pipeline import DecodeOptions, EncodeOptions, ModelCache, read_batch
+from vaezip.pipeline import (
+    DecodeOptions,
+    EncodeOptions,
+    ModelCache,
+    decode_file,
+    output_format,
+    read_batch,
+)
 
 
 def cores() -> int:
@@ -80,7 +92,6 @@ def _prepare_workers(codec, plan) -> None:
     if plan is not None:  # its near-lossless codec
         _prepare_workers(plan.fallback, None)
     if codec.takes_levels:
-        from vaezip.codecs.exact import _parity_windows, prior_masses
 
         codec.model.exact  # noqa: B018 - the integer network, built on first use
         _parity_windows()
@@ -114,8 +125,6 @@ def _codec(options: EncodeOptions):
 def _encode_chunk(job: tuple[EncodeOptions, list[Source]]):
     """One chunk's (frames: [(payload, names, own model or None)], names, bytes in,
     warnings, errors); no frames where an input failed."""
-    from vaezip.codecs.guard import chunk_frames
-
     options, sources = job
     codec, plan = _codec(options)
     try:
@@ -260,8 +269,6 @@ def check_frames(reader: ArchiveReader, frames: list[int] | None = None,
                  models: ModelCache | None = None) -> list[int]:
     """The frames (of those given, default all) whose bytes fail their checksum or do not
     parse: found without decoding any stream."""
-    from vaezip.codecs import for_file
-
     models = models or ModelCache()
     damaged = []
     for i in frames if frames is not None else range(len(reader.frames)):
@@ -278,9 +285,6 @@ def check_frames(reader: ArchiveReader, frames: list[int] | None = None,
 def _decode_frame(job) -> tuple[int, set[str]]:
     """Decode one frame of an archive file and write the members asked for."""
     path, label, i, targets, options, force = job
-    from vaezip.fileio import write_output
-    from vaezip.frames.digit import image_bytes
-    from vaezip.pipeline import decode_file, output_format
 
     if (path, label) not in _READERS:  # one per process: the index is read once
         _READERS.clear()
@@ -304,8 +308,6 @@ def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
     """Decode a framed archive into out_dir (only the members named, if any). Checks every
     frame needed first: a damaged one is a FormatError naming its members, unless salvage,
     which writes every intact member and reports the lost ones."""
-    from vaezip.fileio import check_writable
-
     reader = open_archive(path, label)
     label = reader.label
     try:

@@ -15,7 +15,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from vaezip.codecs import Batch, Codec, Latents, Pixels, codec_class, default_mode, for_file
+from vaezip.codecs import Batch, Codec, Latents, Pixels
+from vaezip.codecs.guard import GuardPlan, guarded_single_files, load_guard
+from vaezip.codecs.modes import codec_class, default_mode, for_file
 from vaezip.errors import (
     FormatError,
     ImageError,
@@ -24,16 +26,21 @@ from vaezip.errors import (
     OptionError,
     UnknownModelError,
 )
+from vaezip.fileio import write_output
 from vaezip.format import container, payload
 from vaezip.frames.digit import (
     Placement,
     exact_image,
     exact_levels,
+    image_bytes,
     native_image,
     prepare,
     restore,
 )
 from vaezip.frames.sources import STDIO, Source
+from vaezip.models.detector import CALIBRATION_QUANTILE
+from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
+from vaezip.models.runtime import load
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,6 @@ class EncodeOptions:
         a mode other than quantised, or a model without one."""
         if not self.guard or codec.mode != "quantised":
             return None
-        from vaezip.codecs.guard import GuardPlan, load_guard
 
         guard = load_guard(codec.model.entry)
         return None if guard is None else GuardPlan(guard)
@@ -63,9 +69,6 @@ class EncodeOptions:
     def codec(self) -> Codec:
         """The codec these options ask for, bound to its model; OptionError on options that
         exclude each other or do not fit the model, before any image is read."""
-        from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
-        from vaezip.models.runtime import load
-
         near = self.max_error is not None
         if self.lossless and near:
             raise OptionError(Option("lossless"), " and ", Option("max_error"),
@@ -155,8 +158,6 @@ def _score_nondigits(model, pixels: np.ndarray, posterior, images: list,
                      sources: list[Source], digit: int | None) -> list[str]:
     """Warn about the inputs unlike the model's training digits, and mark their records
     with the score (in place). Blank inputs have had their own warning."""
-    from vaezip.models.detector import CALIBRATION_QUANTILE
-
     scores = model.nondigit_scores(pixels, digit, posterior)
     hundredths = np.minimum(scores * 100, 1e12).astype(np.int64)
     warnings = []
@@ -173,9 +174,6 @@ def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: 
     """Write the archive (pack: the float layout's) or one .vz per input, guarded by
     guard (a guard.GuardPlan) if given. Returns a row per file written: (label, bytes in,
     bytes out, images, images the guard coded near-lossless)."""
-    from vaezip.codecs.guard import guarded_single_files
-    from vaezip.fileio import write_output
-
     if pack:
         data = codec.file_bytes(read.batch, packed=True)
         write_output(targets[0], data, force)
@@ -199,7 +197,6 @@ class ModelCache:
         self._models: dict = {}
 
     def get(self, vz: payload.VzFile, label: str):
-        from vaezip.models.runtime import load
 
         if vz.model not in self._models:
             try:
@@ -280,9 +277,6 @@ def output_format(target: str) -> str:
 def decode_to_files(vz: payload.VzFile, label: str, targets: list[str],
                     options: DecodeOptions, models: ModelCache, force: bool) -> None:
     """Decode one .vz and write its images to targets (one per image; '-' is stdout)."""
-    from vaezip.fileio import write_output
-    from vaezip.frames.digit import image_bytes
-
     for target, image in zip(targets, decode_file(vz, label, options, models), strict=True):
         write_output(target, image_bytes(image, output_format(target)), force)
 

@@ -6,16 +6,17 @@ import os
 import sys
 from pathlib import Path
 
-from vaezip.errors import UsageError
-from vaezip.frames.sources import STDIO
+from vaezip.archive_tools import verify
+from vaezip.errors import OutputError, UsageError
+from vaezip.fileio import check_writable
+from vaezip.frames.sources import IMAGE_SUFFIXES, STDIO
+from vaezip.pipeline import decoded_name
 
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 def check_vz_output(output: str | None) -> None:
     """encode writes .vz files: an output named like an image would mislead."""
-    from vaezip.frames.sources import IMAGE_SUFFIXES
-
     if output and output != STDIO and Path(output).suffix.lower() in IMAGE_SUFFIXES:
         raise UsageError(f"{output}: encode writes .vz files, not {Path(output).suffix} images; "
                          f"name it {Path(output).with_suffix('.vz')}")
@@ -66,7 +67,6 @@ def archive_folder(source, output: str | None, n_inputs: int) -> Path:
 
 def decode_targets(source, vz, output: str | None, n_inputs: int) -> list[str]:
     """Output paths for one .vz: a file for one image, a directory for an archive."""
-    from vaezip.pipeline import decoded_name
 
     # Many inputs go under -o DIR by their names (relative paths inside a walked folder).
     stem = None if source.path is None else source.path.with_suffix("")
@@ -86,8 +86,6 @@ def decode_targets(source, vz, output: str | None, n_inputs: int) -> list[str]:
 
 def check_targets(targets: list[str], inputs: list, force: bool) -> None:
     """Before any work: no two outputs alike, none an input, none existing unless --force."""
-    from vaezip.fileio import check_writable
-
     files = [t for t in targets if t != STDIO]
     if len(set(files)) != len(files):
         dup = next(t for t in files if files.count(t) > 1)
@@ -127,8 +125,6 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 def remove_inputs(sources, outputs: list[str]) -> None:
     """--rm: delete the input files, once every output file has been read back and found
     intact (vaezip test's checks for .vz files; images must open)."""
-    from vaezip.errors import OutputError
-
     for output in outputs:
         if output == STDIO:
             continue
@@ -141,7 +137,6 @@ def remove_inputs(sources, outputs: list[str]) -> None:
 
 def _verified(path: Path) -> bool:
     if path.suffix.lower() == ".vz":
-        from vaezip.archive_tools import verify
 
         lost, images = verify(path, str(path))
         return not lost and images > 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from vaezip.archive_tools import concatenate
 from vaezip.cli._app import app
 from vaezip.cli._options import FORCE
+from vaezip.cli._paths import check_targets
 
 
 @app.command("cat")
@@ -19,9 +21,6 @@ def cat_cmd(
     """Join archives: shards packed on many machines become one archive, with every member
     in order and nothing re-encoded. They must be made with one model and hold no member
     name twice."""
-    from vaezip.archive_tools import concatenate
-    from vaezip.cli._paths import check_targets
-
     check_targets([output], inputs, force)
     summary = concatenate(inputs, output, force=force)
     if not quiet:

@@ -7,10 +7,21 @@ from pathlib import Path
 
 import typer
 
+from vaezip.archives import cores, unpack
 from vaezip.cli._app import app
 from vaezip.cli._options import FORCE, REMOVE, STDOUT, THREADS, VERBOSE
+from vaezip.cli._paths import (
+    archive_folder,
+    check_targets,
+    decode_targets,
+    parse_size,
+    remove_inputs,
+)
 from vaezip.errors import UsageError
-from vaezip.frames.sources import STDIO
+from vaezip.format import container
+from vaezip.format.archive import is_framed_file
+from vaezip.frames.sources import STDIO, Source, collect_sources
+from vaezip.pipeline import DecodeOptions, ModelCache, decode_to_files
 
 
 @app.command("decode")
@@ -37,10 +48,6 @@ def decode_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
     """Turn .vz files back into images (digit.vz -> digit.png; an archive -> a directory)."""
-    from vaezip.cli._paths import parse_size
-    from vaezip.frames.sources import collect_sources
-    from vaezip.pipeline import DecodeOptions
-
     if size and native:
         raise UsageError("--size and --native exclude each other")
     options = DecodeOptions(sample=sample, seed=seed, native=native, size=parse_size(size))
@@ -62,10 +69,6 @@ def decode_cmd(
 
 def _decode(sources, output, options, member, salvage, threads, remove, force, verbose,
             quiet) -> None:
-    from vaezip.cli._paths import check_targets, decode_targets, remove_inputs
-    from vaezip.format import container
-    from vaezip.format.archive import is_framed_file
-    from vaezip.pipeline import ModelCache, decode_to_files
 
     framed = [s for s in sources if s.path is not None and is_framed_file(s.path)]
     if (member or salvage) and len(framed) != len(sources):
@@ -110,8 +113,6 @@ def _spooled(source):
     from a file) a temporary file holding them."""
     import tempfile
 
-    from vaezip.format import container
-    from vaezip.frames.sources import Source
 
     data = source.read()
     if not container.is_framed_bytes(data):
@@ -137,9 +138,6 @@ def _folders(top: Path, folders: set[str], images: int) -> str:
 def _unpack(source, output, n_inputs, members, salvage, threads, force, options):
     """A framed archive into its directory, frame by frame (packing.unpack): (summary line,
     images written, whether members were lost, the directory)."""
-    from vaezip.archives import cores, unpack
-    from vaezip.cli._paths import archive_folder
-
     if source.label == STDIN_LABEL and not output:
         raise UsageError("an archive from standard input needs -o DIR")
     folder = archive_folder(source, output, n_inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from vaezip.archives import cores, pack
 from vaezip.cli._app import app
 from vaezip.cli._options import FORCE, REMOVE, STDOUT, THREADS, VERBOSE
 from vaezip.cli._output import (
@@ -14,7 +15,10 @@ from vaezip.cli._output import (
     table,
     warn_all,
 )
-from vaezip.frames.sources import STDIO
+from vaezip.cli._paths import check_targets, encode_targets, remove_inputs
+from vaezip.errors import UsageError
+from vaezip.frames.sources import STDIO, collect_sources, walk_sources
+from vaezip.pipeline import EncodeOptions, encode_files, read_batch
 
 
 @app.command("encode")
@@ -63,11 +67,6 @@ def encode_cmd(
     posterior width and entropy-coded under the prior (a coded .vz). Models without an
     entropy model (the autoencoder) write float .vz files, as --float does.
     """
-    from vaezip.cli._paths import check_targets, encode_targets, remove_inputs
-    from vaezip.errors import UsageError
-    from vaezip.frames.sources import collect_sources, walk_sources
-    from vaezip.pipeline import EncodeOptions, encode_files, read_batch
-
     if append and not pack:
         raise UsageError("--append goes with --pack")
     output = _stdout_output(stdout, output)
@@ -102,7 +101,6 @@ def encode_cmd(
 
 
 def _stdout_output(stdout: bool, output: str | None) -> str | None:
-    from vaezip.errors import UsageError
 
     if stdout and output not in (None, STDIO):
         raise UsageError("-c writes to standard output; it excludes -o FILE")
@@ -111,10 +109,6 @@ def _stdout_output(stdout: bool, output: str | None) -> str | None:
 
 def _pack(inputs, output, options, threads: int, force: bool, append: bool, quiet: bool) -> str:
     """--pack: a framed archive, streamed frame by frame (packing.pack)."""
-    from vaezip.archives import cores, pack
-    from vaezip.cli._paths import check_targets, encode_targets
-    from vaezip.frames.sources import walk_sources
-
     target = encode_targets(inputs, [], output, True)[0]
     check_targets([target], [a for a in inputs if a != STDIO], force or append)
     total = sum(1 for _ in walk_sources(inputs)) if show_progress(quiet) else 0
@@ -149,8 +143,6 @@ def _what(codec) -> str:
 
 def _unique_names(sources, inputs: int):
     """Names from one directory are unique; across several inputs, check."""
-    from vaezip.errors import UsageError
-
     if inputs == 1:
         yield from sources
         return

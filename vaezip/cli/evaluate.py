@@ -10,6 +10,10 @@ import typer
 from vaezip.cli._app import app
 from vaezip.cli._output import fmt, per_pass, progress, stdout_console, table
 from vaezip.errors import UsageError
+from vaezip.models.registry import DEFAULT_MODEL, find, load_model
+from vaezip.training.datasets import default_data_dir, load_mnist, to_model_space
+from vaezip.training.evaluate import full_report
+from vaezip.training.loop import resolve_device, set_threads
 
 METRIC_ROWS = [
     ("neg_elbo", "-ELBO (nats/image)", 2),
@@ -47,18 +51,12 @@ def eval_cmd(
 ) -> None:
     """Evaluate models on the MNIST test set: -ELBO, IWAE NLL (also on binarised pixels),
     bits/dim, PSNR. Several --model give one comparison table."""
-    from vaezip.models.registry import DEFAULT_MODEL, find, load_model
-    from vaezip.training.datasets import default_data_dir, load_mnist, to_model_space
-    from vaezip.training.evaluate import full_report
-    from vaezip.training.loop import resolve_device
-
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
     if not 0 <= iw_samples <= 100_000:
         raise UsageError(f"--iw-samples must be between 0 and 100000, not {iw_samples}")
     names = model or [DEFAULT_MODEL]
     entries = [find(n) for n in names]  # unknown names fail before any work
-    from vaezip.training.loop import set_threads
 
     set_threads(threads)
     dev = resolve_device(device)

@@ -7,7 +7,9 @@ import sys
 
 import typer
 
+from vaezip.archive_tools import describe, verify
 from vaezip.cli._app import app
+from vaezip.frames.sources import collect_sources
 
 
 @app.command("list")
@@ -16,9 +18,6 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show what .vz files hold: members, their sizes, the model, mode and quality."""
-    from vaezip.archive_tools import describe
-    from vaezip.frames.sources import collect_sources
-
     reports = [describe(s.path, s.label) for s in collect_sources(inputs, suffixes={".vz"})]
     if as_json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=1))
@@ -49,9 +48,6 @@ def test_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the damaged ones."),
 ) -> None:
     """Check every checksum of .vz files, writing nothing; exit 1 naming what is damaged."""
-    from vaezip.archive_tools import verify
-    from vaezip.frames.sources import collect_sources
-
     damaged = False
     for source in collect_sources(inputs, suffixes={".vz"}):
         lost, images = verify(source.path, source.label)

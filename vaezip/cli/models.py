@@ -9,6 +9,13 @@ from pathlib import Path
 import typer
 
 from vaezip.cli._app import app
+from vaezip.models.registry import (
+    DEFAULT_MODEL,
+    GENERATIVE_MODEL,
+    LOSSLESS_MODEL,
+    find,
+    list_models,
+)
 
 # What the -ELBO column means for each likelihood: they are not comparable across rows.
 UNITS = {"bernoulli": "nats", "gaussian": "nats*", "logistic": "bits/dim"}
@@ -20,8 +27,6 @@ def models_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List the shipped and user-trained models, or show one in full."""
-    from vaezip.models.registry import find, list_models
-
     if name is not None:
         _show(find(name), as_json)
         return
@@ -49,7 +54,6 @@ def models_cmd(
 
 
 def _roles() -> dict[str, tuple[str, str]]:
-    from vaezip.models.registry import DEFAULT_MODEL, GENERATIVE_MODEL, LOSSLESS_MODEL
 
     return {DEFAULT_MODEL: ("*", "default for encode"),
             GENERATIVE_MODEL: ("+", "default for sample and plot"),

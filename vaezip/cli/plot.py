@@ -8,7 +8,16 @@ import typer
 
 from vaezip.cli._app import app
 from vaezip.cli.sample import _digit_labels
+from vaezip.codecs import Latents
+from vaezip.codecs.modes import for_file
 from vaezip.errors import UsageError
+from vaezip.fileio import atomic_write_bytes, check_writable
+from vaezip.format import container
+from vaezip.frames.sources import collect_sources
+from vaezip.models.registry import GENERATIVE_MODEL, find, load_model
+from vaezip.pipeline import ModelCache, check_digit
+from vaezip.training import figures as plots
+from vaezip.training.datasets import default_data_dir, load_mnist, to_model_space
 
 PLOT_KINDS = ("recon", "latent", "manifold", "samples", "interpolate")
 
@@ -41,9 +50,6 @@ def plot_cmd(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite the output."),
 ) -> None:
     """Draw the post's figures: recon, latent, manifold, samples, interpolate."""
-    from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.models.registry import GENERATIVE_MODEL, find
-
     if kind not in PLOT_KINDS:
         raise UsageError(f"unknown plot {kind!r}; choose one of {', '.join(PLOT_KINDS)}")
     if (kind == "interpolate") != bool(inputs):
@@ -56,7 +62,6 @@ def plot_cmd(
     entry = find(model or GENERATIVE_MODEL)
     if digit is not None and kind not in ("manifold", "samples"):
         raise UsageError("--digit goes with the manifold and samples plots")
-    from vaezip.pipeline import check_digit
 
     check_digit(entry.config, entry.name, digit, required=False)
     codes = None
@@ -65,12 +70,9 @@ def plot_cmd(
     output = output or Path(f"{kind}-{entry.name}.png")
     check_writable(output, force)
 
-    from vaezip.models.registry import load_model
-    from vaezip.training import figures as plots
 
     net, entry = load_model(entry)
     if kind in ("recon", "latent"):
-        from vaezip.training.datasets import default_data_dir, load_mnist, to_model_space
 
         test = load_mnist(data_dir or default_data_dir(), train=False, download=download)
         count = n if kind == "recon" else limit
@@ -98,11 +100,6 @@ def _interpolation_ends(inputs: list[str], model: str | None):
     and A's digit (for a conditional model)."""
     import torch
 
-    from vaezip.codecs import Latents, for_file
-    from vaezip.format import container
-    from vaezip.frames.sources import collect_sources
-    from vaezip.models.registry import find
-    from vaezip.pipeline import ModelCache
 
     if len(inputs) != 2:
         raise UsageError(f"interpolate needs exactly two .vz files, not {len(inputs)}")

@@ -9,6 +9,11 @@ import typer
 from vaezip.cli._app import app
 from vaezip.cli._options import FORCE
 from vaezip.errors import UsageError
+from vaezip.fileio import atomic_write_bytes, check_writable
+from vaezip.frames.digit import image_bytes, native_image
+from vaezip.models.registry import GENERATIVE_MODEL, find, load_model
+from vaezip.pipeline import check_digit
+from vaezip.training.datasets import grid_png_bytes
 
 
 @app.command("sample")
@@ -34,11 +39,8 @@ def sample_cmd(
         raise UsageError(f"--temperature must be in (0, 10], not {temperature}")
     if not 1 <= scale <= 32:
         raise UsageError(f"--scale must be between 1 and 32, not {scale}")
-    from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.models.registry import GENERATIVE_MODEL, find, load_model
 
     entry = find(model or GENERATIVE_MODEL)
-    from vaezip.pipeline import check_digit
 
     check_digit(entry.config, entry.name, digit, required=False)
     output = output or Path("samples.png" if grid else "samples")
@@ -49,8 +51,6 @@ def sample_cmd(
     import torch
     from PIL import Image
 
-    from vaezip.frames.digit import image_bytes, native_image
-    from vaezip.training.datasets import grid_png_bytes
 
     net, entry = load_model(entry)
     gen = torch.Generator().manual_seed(seed)

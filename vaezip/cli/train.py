@@ -8,7 +8,14 @@ import typer
 
 from vaezip.cli._app import app
 from vaezip.cli._output import log, show_progress, stderr_console
-from vaezip.errors import UsageError, VaezipError
+from vaezip.errors import ModelExistsError, UsageError, VaezipError
+from vaezip.models.config import ModelConfig
+from vaezip.models.registry import is_shipped, user_home, user_models_dir, validate_name
+from vaezip.training.checkpoint import checkpoint_settings
+from vaezip.training.datasets import default_data_dir
+from vaezip.training.loop import TrainCallbacks, set_threads
+from vaezip.training.register import train_and_register
+from vaezip.training.settings import TrainSettings
 
 
 def _parse_hidden(text: str) -> tuple[int, ...]:
@@ -25,8 +32,6 @@ def _parse_hidden(text: str) -> tuple[int, ...]:
 
 def _train_callbacks(quiet: bool, name: str):
     """A rich progress bar (loss, epoch, ETA) on a terminal; one line per epoch otherwise."""
-    from vaezip.training.loop import TrainCallbacks
-
     if not show_progress(quiet):
         def on_epoch(r):
             log(f"{name}: epoch {r.epoch}/{r.epochs} loss {r.loss:.3f} (recon {r.recon:.3f}, "
@@ -67,8 +72,6 @@ def _train_callbacks(quiet: bool, name: str):
 def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, resume, force,
                      device, limit, store_dtype, quiet, download=True):
     """The training job with its progress display."""
-    from vaezip.training.register import train_and_register
-
     callbacks, progress = _train_callbacks(quiet, name)
     kwargs = dict(resume=resume, force=force, device=device, limit=limit,
                   store_dtype=store_dtype, callbacks=callbacks, download=download)
@@ -121,13 +124,6 @@ def train_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Train a model on MNIST and register it under --name."""
-    from vaezip.errors import ModelExistsError
-    from vaezip.models.config import ModelConfig
-    from vaezip.models.registry import is_shipped, user_home, user_models_dir, validate_name
-    from vaezip.training.checkpoint import checkpoint_settings
-    from vaezip.training.datasets import default_data_dir
-    from vaezip.training.settings import TrainSettings
-
     try:
         validate_name(name)
     except VaezipError as exc:
@@ -164,7 +160,6 @@ def train_cmd(
                                  batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
                                  kl_warmup_epochs=kl_warmup, beta=beta, dataset=dataset,
                                  precision=precision, dropout=dropout)
-    from vaezip.training.loop import set_threads
 
     set_threads(threads)
     summary = run_training_job(

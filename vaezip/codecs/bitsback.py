@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vaezip.codecs.exact import Z_RANGE, prior_masses
 from vaezip.errors import FormatError
 from vaezip.models.config import LEVELS
 
@@ -147,7 +148,6 @@ class ExactStep:
     def __init__(self, model, max_error: int = 0):
         import constriction
 
-        from vaezip.codecs.exact import Z_RANGE, prior_masses
 
         self.model, self.max_error, self.offset = model, max_error, Z_RANGE
         self.pixels = constriction.stream.model.Categorical(perfect=False)

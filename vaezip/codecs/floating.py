@@ -7,7 +7,7 @@ different version of the model is refused.
 
 from __future__ import annotations
 
-from vaezip.codecs import Batch, Codec, Latents, Payload
+from vaezip.codecs.base import Batch, Codec, Latents, Payload
 from vaezip.errors import FormatError
 from vaezip.format import payload
 

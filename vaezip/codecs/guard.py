@@ -28,7 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vaezip.codecs import Batch
+from vaezip.codecs.modes import codec_class
+from vaezip.codecs.quantised import QuantisedCodec
 from vaezip.errors import ModelFileError
+from vaezip.format.records import placement_record
+from vaezip.frames.digit import Placement
+from vaezip.models.runtime import load
 
 GUARD_DIR = "guards"
 GUARD_FORMAT = "vaezip-guard"
@@ -113,8 +119,6 @@ class GuardPlan:
 
     @functools.cached_property
     def fallback(self):
-        from vaezip.codecs import codec_class
-        from vaezip.models.runtime import load
 
         return codec_class("near-lossless")(load(self.guard.fallback), self.guard.max_error)
 
@@ -132,9 +136,6 @@ class GuardPlan:
 
     def fallback_batch(self, batch, rows):
         """The images at rows, ready for the near-lossless codec."""
-        from vaezip.codecs import Batch
-        from vaezip.frames.digit import Placement
-
         part = batch.take(rows)
         levels = np.rint(part.pixels * 255).astype(np.uint8)
         return Batch(part.pixels, tuple(Placement(name=p.name) for p in part.images), levels)
@@ -142,8 +143,6 @@ class GuardPlan:
 
 def _plain_digits(batch) -> np.ndarray:
     """bool [N]: images stored as 28x28 8-bit gray, light on dark, as they are."""
-    from vaezip.format.records import placement_record
-
     plain = np.array([set(placement_record(p)) <= {"name", "nondigit"} for p in batch.images],
                      dtype=bool)
     exact = (np.rint(batch.pixels * 255).astype(np.float32) / 255 == batch.pixels).all(axis=1)
@@ -199,8 +198,6 @@ def train_guard(model, quality: int, images, labels, *, seed: int = 1,
     import torch
     from torch import nn
 
-    from vaezip.codecs import Batch
-    from vaezip.codecs.quantised import QuantisedCodec
 
     codec = QuantisedCodec(model, quality)
     pixels = images.reshape(len(images), -1).numpy().astype(np.float32) / 255

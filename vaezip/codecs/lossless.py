@@ -13,10 +13,12 @@ that decodes to anything else is refused.
 
 from __future__ import annotations
 
-from vaezip.codecs import Batch, Codec, Payload, Pixels, bitsback
+from vaezip.codecs import bitsback
+from vaezip.codecs.base import Batch, Codec, Payload, Pixels
 from vaezip.errors import FormatError, Option, OptionError
 from vaezip.format import payload
 from vaezip.frames.digit import SIDE
+from vaezip.models.registry import LOSSLESS_MODEL
 
 
 def lossless_capable(config) -> bool:
@@ -31,7 +33,6 @@ class LosslessCodec(Codec):
 
     @classmethod
     def check_model(cls, model) -> None:
-        from vaezip.models.registry import LOSSLESS_MODEL
 
         if not lossless_capable(model.config):
             raise OptionError(Option("lossless"), " needs a model with the 256-level likelihood "

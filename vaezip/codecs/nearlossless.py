@@ -14,7 +14,8 @@ coded bytes, so it is checked before decoding.
 
 from __future__ import annotations
 
-from vaezip.codecs import Batch, Payload, Pixels, bitsback
+from vaezip.codecs import bitsback
+from vaezip.codecs.base import Batch, Payload, Pixels
 from vaezip.codecs.lossless import LosslessCodec, lossless_capable
 from vaezip.errors import FormatError, Option, OptionError
 from vaezip.format import payload

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaezip.codecs import Batch, Codec, Latents, Payload, entropy
+from vaezip.codecs import entropy
+from vaezip.codecs.base import Batch, Codec, Latents, Payload
 from vaezip.errors import FormatError, Option, OptionError
 
 

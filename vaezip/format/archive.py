@@ -43,7 +43,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from vaezip.codecs.guard import chunk_frames
 from vaezip.errors import FormatError
+from vaezip.fileio import atomic_writer, cannot_write, check_writable
 from vaezip.format.binary import header_bytes, header_length, read_uvarint
 from vaezip.format.container import frame_number, is_framed
 from vaezip.format.names import check_name, is_model_name
@@ -147,7 +149,6 @@ class ArchiveWriter:
     """Writes a framed archive to path (or, for '-', to standard output at the end)."""
 
     def __init__(self, path: str, model: str, *, force: bool):
-        from vaezip.fileio import cannot_write, check_writable
 
         self.path, self.model, self.force = path, model, force
         if path != "-":
@@ -176,8 +177,6 @@ class ArchiveWriter:
 
     def close(self) -> int:
         """Write the header and the frames to the target, atomically; return its size."""
-        from vaezip.fileio import atomic_writer
-
         index = index_bytes(self._name_lists, self._compact)
         self._data.close()
         head = _header(self.model, self._sizes, len(index), self._models)
@@ -214,8 +213,6 @@ def _header(model: str, sizes: list[int], index_size: int,
 def batch_archive(codec, batch, guard=None) -> bytes:
     """A codec's framed archive of a whole batch, in memory: what `encode --pack` writes
     for the same images (the Python API, and the benchmarks). guard: a guard.GuardPlan."""
-    from vaezip.codecs.guard import chunk_frames
-
     size = FRAME_IMAGES[codec.mode]
     return framed_bytes(codec.model.name, [
         frame for i in range(0, len(batch), size)

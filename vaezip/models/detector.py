@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vaezip.models.numpy_nets import NumpyModel
+
 # Not among them: the share of saturated pixels. MNIST's ink always peaks at full
 # intensity, a photographed digit's seldom does, and examples/two-on-paper.png warned.
 FEATURES = ("kl", "sq_error", "mid_gray", "interior1", "interior2", "depth", "fill",
@@ -210,6 +212,5 @@ def calibrate_stored(data: bytes, config, pixels: np.ndarray, labels=None,
     encoding runs those), on pixels [N, 784] in model space."""
     from safetensors.numpy import load
 
-    from vaezip.models.numpy_nets import NumpyModel
 
     return calibrate(NumpyModel(config, load(data)), pixels, labels, classes)

@@ -13,7 +13,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from vaezip.codecs.guard import GUARD_DIR, guard_bytes, train_guard
+from vaezip.errors import VaezipError
+from vaezip.fileio import atomic_write_bytes
 from vaezip.models.config import ModelConfig
+from vaezip.models.detector import calibrate_stored
+from vaezip.models.runtime import load
+from vaezip.training.datasets import load_dataset, load_mnist, to_model_space
+from vaezip.training.loop import TrainCallbacks, set_threads
+from vaezip.training.register import train_and_register
 from vaezip.training.settings import TrainSettings
 
 # The post's three models share one trunk so that only the objective differs.
@@ -143,9 +151,6 @@ def calibrate_shipped(path: Path, data_dir: Path) -> None:
     from safetensors import safe_open
     from safetensors.numpy import load, save
 
-    from vaezip.fileio import atomic_write_bytes
-    from vaezip.models.detector import calibrate_stored
-    from vaezip.training.datasets import load_dataset, to_model_space
 
     with safe_open(str(path), framework="numpy") as f:
         metadata = f.metadata()
@@ -167,10 +172,6 @@ def train_shipped_guard(name: str, data_dir: Path) -> Path:
     """Train the identity guard of a shipped lossy model (GUARDS) into weights/guards/."""
     import time
 
-    from vaezip.codecs.guard import GUARD_DIR, guard_bytes, train_guard
-    from vaezip.fileio import atomic_write_bytes
-    from vaezip.models.runtime import load
-    from vaezip.training.datasets import load_mnist
 
     recipe = GUARDS[name]
     start = time.perf_counter()
@@ -188,9 +189,6 @@ def train_shipped_guard(name: str, data_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from vaezip.errors import VaezipError
-    from vaezip.training.loop import TrainCallbacks, set_threads
-    from vaezip.training.register import train_and_register
 
     parser = argparse.ArgumentParser(prog="python -m vaezip.models.recipes", description=__doc__)
     parser.add_argument("names", nargs="*",

@@ -20,9 +20,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaezip.codecs.entropy import SIGMA_UNITS
 from vaezip.errors import ModelFileError, UnknownModelError
 from vaezip.format.names import MAX_MODEL_NAME, is_model_name
 from vaezip.models.config import ModelConfig
+from vaezip.models.detector import Detector
+from vaezip.models.numpy_nets import NumpyModel
 
 MODEL_FORMAT = "vaezip-model"
 MODEL_FORMAT_VERSION = 1
@@ -157,8 +160,6 @@ def read_entry(path: Path, kind: str) -> ModelEntry:
 def _codec_meta(text: str, path: Path) -> dict:
     """The entropy model's parameters, checked: integers, so both sides of a coded file
     build the same grid on any machine."""
-    from vaezip.codecs.entropy import SIGMA_UNITS
-
     codec = json.loads(text)
     units = codec.get("sigma_units") if isinstance(codec, dict) else None
     if codec and not (isinstance(units, list) and units and all(
@@ -169,7 +170,6 @@ def _codec_meta(text: str, path: Path) -> dict:
 
 
 def _nondigit_meta(text: str | None, path: Path):
-    from vaezip.models.detector import Detector
 
     if text is None:
         return None
@@ -275,8 +275,6 @@ def load_inference(name_or_entry: str | ModelEntry):
 
 def numpy_model(entry: ModelEntry, tensors: dict):
     """inference.NumpyModel of entry's verified tensors."""
-    from vaezip.models.numpy_nets import NumpyModel
-
     try:
         return NumpyModel(entry.config, tensors)
     except KeyError as exc:

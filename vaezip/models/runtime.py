@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vaezip.codecs.exact import ExactModel
 from vaezip.models.config import ModelConfig
+from vaezip.models.detector import features
+from vaezip.models.registry import find, numpy_model, verified_tensors
 
 BATCH = 4096  # images per NumPy pass: bounded memory, and BLAS still runs at full speed
 
@@ -30,8 +33,6 @@ class Model:
     def exact(self):
         """The same network in integer arithmetic (codecs.exact.ExactModel), for the
         lossless coder: built on first use from the stored weights."""
-        from vaezip.codecs.exact import ExactModel
-
         return ExactModel(self.config, self.tensors)
 
     @property
@@ -89,8 +90,6 @@ class Model:
         """How unlike the training digits each image is (models/detector.py): float64 [N], above
         1 for the inputs that encoding warns about. None: the model has no detector.
         posterior: encode(images, digits) where the caller has it already."""
-        from vaezip.models.detector import features
-
         detector = self.entry.nondigit
         if detector is None:
             return None
@@ -120,7 +119,6 @@ def _part(labels: np.ndarray | None, start: int) -> np.ndarray | None:
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str, path: str, sha256: str) -> Model:
-    from vaezip.models.registry import find, numpy_model, verified_tensors
 
     entry = find(name)
     tensors = verified_tensors(entry)
@@ -130,7 +128,5 @@ def _load(name: str, path: str, sha256: str) -> Model:
 def load(name: str) -> Model:
     """The installed model called name (shipped or user-trained), its hash verified. Kept
     per process, keyed by file and hash, so a retrained model is loaded afresh."""
-    from vaezip.models.registry import find
-
     entry = find(name)
     return _load(entry.name, str(entry.path), entry.sha256)

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vaezip.errors import ModelFileError, UsageError
+from vaezip.fileio import atomic_write_bytes
 from vaezip.models.config import ModelConfig
 from vaezip.training.settings import TrainSettings
 
@@ -21,7 +22,6 @@ def save_checkpoint(path, model, optimizer, config, settings, epochs_done, histo
     import torch
     from safetensors.torch import save
 
-    from vaezip.fileio import atomic_write_bytes
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     state = optimizer.state_dict()

@@ -10,7 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaezip.errors import DataUnavailableError
+from vaezip.errors import DataUnavailableError, Option, OptionError
+from vaezip.frames.digit import prepare
+from vaezip.frames.sources import IMAGE_SUFFIXES
+from vaezip.models.registry import user_home
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -24,7 +27,6 @@ def default_data_dir() -> Path:
     """$VAEZIP_DATA, else a data/ folder in vaezip's home (see registry.user_home)."""
     if os.environ.get("VAEZIP_DATA"):
         return Path(os.environ["VAEZIP_DATA"]).expanduser()
-    from vaezip.models.registry import user_home
 
     return user_home() / "data"
 
@@ -96,7 +98,6 @@ def load_dataset(name: str, data_dir: Path | str, train: bool, download: bool = 
     if name == "folder":
         return _load_folder(Path(data_dir).expanduser(), train)
     if name not in TORCHVISION_SETS:
-        from vaezip.errors import Option, OptionError
 
         raise OptionError(Option("dataset"), f" must be one of {', '.join(DATASETS)}, not {name!r}")
     import torchvision.datasets as tvd
@@ -121,8 +122,6 @@ def _load_folder(root: Path, train: bool) -> ImageSet | None:
     import numpy as np
     import torch
 
-    from vaezip.frames.digit import prepare
-    from vaezip.frames.sources import IMAGE_SUFFIXES
 
     split = root / ("train" if train else "test")
     if (root / "train").is_dir() and (root / "test").is_dir():

@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from vaezip.errors import VaezipError
+from vaezip.models.registry import tensor_digest
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -60,8 +63,6 @@ def check_ranks_agree(model, device: str) -> None:
     """Every process must end with the same weights; a silent DDP desync is a bug."""
     import torch
 
-    from vaezip.errors import VaezipError
-    from vaezip.models.registry import tensor_digest
 
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     digest = torch.frombuffer(bytearray.fromhex(tensor_digest(state, model.config)),

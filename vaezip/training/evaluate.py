@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from vaezip.training.datasets import binarize
+
 
 def evaluate(model, images, batch_size: int = 1000, seed: int = 0, labels=None) -> dict:
     """images: float [N, D] in [0, 1] on the model's device (labels [N] for a conditional
@@ -130,7 +132,6 @@ def full_report(model, images, iw_samples: int = 0, seed: int = 0, on_batch=None
     """
     import time
 
-    from vaezip.training.datasets import binarize
 
     config = model.config
     d = images[0].numel()

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vaezip.codecs.entropy import estimate_sigma_units
+from vaezip.fileio import atomic_write_bytes, check_writable
 from vaezip.models.config import ModelConfig
+from vaezip.models.detector import calibrate_stored
+from vaezip.models.registry import read_entry, serialize_model
+from vaezip.training.datasets import binarize, load_dataset, to_model_space
+from vaezip.training.evaluate import evaluate
 from vaezip.training.loop import TrainCallbacks, resolve_device, train
 from vaezip.training.settings import TrainSettings
 
@@ -43,10 +49,6 @@ def train_and_register(
 
     import torch
 
-    from vaezip.fileio import atomic_write_bytes, check_writable
-    from vaezip.models.detector import calibrate_stored
-    from vaezip.models.registry import read_entry, serialize_model
-    from vaezip.training.datasets import load_dataset, to_model_space
 
     check_writable(out_path, force)
     train_set = load_dataset(settings.dataset, data_dir, train=True, download=download)
@@ -101,7 +103,6 @@ def codec_statistics(model, images, labels=None, batch_size: int = 4096) -> dict
     (geometric mean of sigma) over the training images, as integers (entropy.py)."""
     import torch
 
-    from vaezip.codecs.entropy import estimate_sigma_units
 
     model.eval()
     device = next(model.parameters()).device
@@ -122,9 +123,6 @@ def _test_metrics(model, name, config, dtype, test_images, test_labels, training
     into the training record. Bernoulli models are also measured on binarised pixels."""
     import torch
 
-    from vaezip.models.registry import serialize_model
-    from vaezip.training.datasets import binarize
-    from vaezip.training.evaluate import evaluate
 
     data, _ = serialize_model(model, name, dtype=dtype)
     stored = _model_from_bytes(data, config, test_images.device)
