@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from vaezip.codecs.guard import guarded_single_files
 from vaezip.errors import FormatError, VaezipWarning
 from vaezip.format.archive import batch_archive
+from vaezip.format.writer import file_bytes
 from vaezip.frames.sources import api_sources
 from vaezip.models.runtime import Model, load
 from vaezip.pipeline import EncodeOptions, read_batch
@@ -83,7 +84,7 @@ class Compressor:
         for message in read.warnings:
             warnings.warn(message, VaezipWarning, stacklevel=2)
         if self.codec.mode == "float":  # float latents: the version 1-2 layout
-            return self.codec.file_bytes(read.batch, packed=not single)
+            return file_bytes(self.codec, read.batch, packed=not single)
         if single:
             return guarded_single_files(self.codec, self.guard, read.batch)[0][0]
         return batch_archive(self.codec, read.batch, self.guard)

@@ -28,6 +28,7 @@ from vaezip.errors import (
 )
 from vaezip.fileio import write_output
 from vaezip.format import container, payload
+from vaezip.format.writer import file_bytes
 from vaezip.frames.digit import (
     Placement,
     exact_image,
@@ -175,7 +176,7 @@ def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: 
     guard (a guard.GuardPlan) if given. Returns a row per file written: (label, bytes in,
     bytes out, images, images the guard coded near-lossless)."""
     if pack:
-        data = codec.file_bytes(read.batch, packed=True)
+        data = file_bytes(codec, read.batch, packed=True)
         write_output(targets[0], data, force)
         return [(targets[0], sum(read.sizes), len(data), len(sources), 0)]
     rows = []
@@ -197,7 +198,6 @@ class ModelCache:
         self._models: dict = {}
 
     def get(self, vz: payload.VzFile, label: str):
-
         if vz.model not in self._models:
             try:
                 self._models[vz.model] = load(vz.model)

@@ -101,7 +101,6 @@ def encode_cmd(
 
 
 def _stdout_output(stdout: bool, output: str | None) -> str | None:
-
     if stdout and output not in (None, STDIO):
         raise UsageError("-c writes to standard output; it excludes -o FILE")
     return STDIO if stdout else output

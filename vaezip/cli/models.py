@@ -54,7 +54,6 @@ def models_cmd(
 
 
 def _roles() -> dict[str, tuple[str, str]]:
-
     return {DEFAULT_MODEL: ("*", "default for encode"),
             GENERATIVE_MODEL: ("+", "default for sample and plot"),
             LOSSLESS_MODEL: ("#", "default for encode --lossless and --max-error")}

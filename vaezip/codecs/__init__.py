@@ -8,12 +8,12 @@ One interface, one module per mode:
   near-lossless  every pixel within N levels, by bits-back coding of level bins
              (nearlossless.py)
 
-A codec owns both directions (as CompressAI's do): `encode(batch)` gives a Payload,
-`file_bytes(batch, packed)` frames it as a whole .vz file (format/container.py), and
-`decode(vz)` gives back Latents or Pixels after checking that the file was made by this
-very model. Choosing a mode is a lookup (modes.codec_class); the package itself holds
-only the interface (base.py), so importing one codec module never imports the others.
-Codecs never touch files or print.
+A codec owns both directions (as CompressAI's do): `encode(batch)` gives a Payload (bytes
+and the state its checksum covers, never a file: format/writer.py frames payloads into
+single files and archive frames), and `decode(vz)` gives back Latents or Pixels after
+checking that the file was made by this very model. Choosing a mode is a lookup
+(modes.codec_class); the package itself holds only the interface (base.py), so importing
+one codec module never imports the others. Codecs never touch files or print.
 
 Every number that the encoder and the decoder must agree on (a CDF, a pmf, a posterior
 used for bits-back) is computed exactly: integers, or integer-valued floats whose sums

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vaezip.errors import FormatError
-from vaezip.format import container
-from vaezip.format.payload import CODED_VERSION, FRAME_VERSION, MODE_FLOAT, VzFile, coded_payload
+from vaezip.format.payload import VzFile
 from vaezip.frames.digit import Placement
 
 
@@ -82,8 +81,6 @@ class Codec:
 
     mode: str = ""
     quality: int = 0
-    version: int = CODED_VERSION  # of the coded layout this codec writes
-    frame_version: int = FRAME_VERSION  # of the frames it writes
     takes_levels: bool = False  # codes the exact 8-bit levels of 28x28 gray images
 
     def __init__(self, model, quality: int | None = None):
@@ -106,41 +103,9 @@ class Codec:
         """The latents or pixels of a file of this mode, checked (each mode implements it)."""
         raise NotImplementedError
 
-    def file_bytes(self, batch: Batch, packed: bool) -> bytes:
-        """The whole .vz file of a batch: one image, or an archive when packed."""
-        return self._file(batch, self.encode(batch), packed)
-
-    def single_files(self, batch: Batch) -> list[bytes]:
-        """A single-image .vz file for each image of the batch (the latent modes run their
-        network once for the whole batch, not once per file)."""
-        return [self._file(batch[i : i + 1], payload, False)
-                for i, payload in enumerate(self.encode_each(batch))]
-
     def encode_each(self, batch: Batch) -> list[Payload]:
         """One payload per image, each a stream of its own."""
         return [self.encode(batch[i : i + 1]) for i in range(len(batch))]
-
-    def _file(self, batch: Batch, payload: Payload, packed: bool) -> bytes:
-        m = self.model
-        if self.mode == MODE_FLOAT:
-            return container.dumps_float(m.name, m.sha256, payload.mu, payload.sigma,
-                                         list(batch.images), packed)
-        return container.dumps_coded(m.name, m.sha256, payload.check, self.quality,
-                                     list(batch.images), packed, payload.stream, mode=self.mode,
-                                     version=self.version)
-
-    def frame_bytes(self, batch: Batch, own_model: bool = False,
-                    positions: list[int] | None = None) -> bytes:
-        """One frame of a framed archive (format/archive.py): the batch's coded payload, with
-        the members' names left to the archive's index. Its checksum covers its bytes and
-        the codec state that decides how they decode (check_state). own_model: a frame of
-        a model other than the archive's, with its members' positions (version 9); the
-        archive's own frames are version 10 (format/archive.py: the index is compact)."""
-        payload = self.encode(batch)
-        return coded_payload(
-            self.model.sha256, self.check_state(), self.quality, list(batch.images),
-            payload.stream, self.mode, self.frame_version, packed=True, named=False,
-            own_model=own_model, positions=positions, compact_index=not own_model)
 
     def frame_intact(self, vz: VzFile) -> bool:
         """Whether a frame's checksum holds (without decoding its stream)."""

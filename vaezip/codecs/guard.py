@@ -33,6 +33,7 @@ from vaezip.codecs.modes import codec_class
 from vaezip.codecs.quantised import QuantisedCodec
 from vaezip.errors import ModelFileError
 from vaezip.format.records import placement_record
+from vaezip.format.writer import frame_bytes, single_files
 from vaezip.frames.digit import Placement
 from vaezip.models.runtime import load
 
@@ -119,7 +120,6 @@ class GuardPlan:
 
     @functools.cached_property
     def fallback(self):
-
         return codec_class("near-lossless")(load(self.guard.fallback), self.guard.max_error)
 
     def flags(self, codec, batch) -> np.ndarray:
@@ -158,13 +158,13 @@ def chunk_frames(codec, plan: GuardPlan | None, batch) -> list[tuple[bytes, list
     names = [p.name for p in batch.images]
     flags = plan.flags(codec, batch) if plan is not None else np.zeros(len(batch), bool)
     if not flags.any():
-        return [(codec.frame_bytes(batch), names, None)]
+        return [(frame_bytes(codec, batch), names, None)]
     kept, flagged = np.flatnonzero(~flags), np.flatnonzero(flags)
     frames = []
     if len(kept):
-        frames.append((codec.frame_bytes(batch.take(kept)), [names[i] for i in kept], None))
+        frames.append((frame_bytes(codec, batch.take(kept)), [names[i] for i in kept], None))
     fallback = plan.fallback
-    payload = fallback.frame_bytes(plan.fallback_batch(batch, flagged), own_model=True,
+    payload = frame_bytes(fallback, plan.fallback_batch(batch, flagged), own_model=True,
                                    positions=flagged.tolist() if len(kept) else None)
     frames.append((payload, [names[i] for i in flagged], fallback.model.name))
     return frames
@@ -176,11 +176,11 @@ def guarded_single_files(codec, plan: GuardPlan | None, batch) -> tuple[list[byt
     the flags (bool [N])."""
     flags = plan.flags(codec, batch) if plan is not None else np.zeros(len(batch), bool)
     if not flags.any():
-        return codec.single_files(batch), flags
+        return single_files(codec, batch), flags
     kept, flagged = np.flatnonzero(~flags), np.flatnonzero(flags)
     files: list[bytes] = [b""] * len(batch)
-    for rows, made in ((kept, codec.single_files(batch.take(kept))),
-                       (flagged, plan.fallback.single_files(plan.fallback_batch(batch, flagged)))):
+    for rows, made in ((kept, single_files(codec, batch.take(kept))),
+                       (flagged, single_files(plan.fallback, plan.fallback_batch(batch, flagged)))):
         for i, data in zip(rows, made, strict=True):
             files[i] = data
     return files, flags

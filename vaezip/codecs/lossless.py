@@ -28,12 +28,10 @@ def lossless_capable(config) -> bool:
 
 class LosslessCodec(Codec):
     mode = "lossless"
-    version = payload.EXACT_VERSION
     takes_levels = True
 
     @classmethod
     def check_model(cls, model) -> None:
-
         if not lossless_capable(model.config):
             raise OptionError(Option("lossless"), " needs a model with the 256-level likelihood "
                               f"(such as {LOSSLESS_MODEL}); {model.name!r} is "

@@ -18,14 +18,12 @@ from vaezip.codecs import bitsback
 from vaezip.codecs.base import Batch, Payload, Pixels
 from vaezip.codecs.lossless import LosslessCodec, lossless_capable
 from vaezip.errors import FormatError, Option, OptionError
-from vaezip.format import payload
 
 MAX_ERRORS = range(1, 17)  # what the quality nibble can hold, less one
 
 
 class NearLosslessCodec(LosslessCodec):
     mode = "near-lossless"
-    version = frame_version = payload.NEAR_VERSION
 
     def __init__(self, model, quality: int | None = None):
         """quality: the maximum error N (1-16) that every pixel may have."""

@@ -149,7 +149,6 @@ class ArchiveWriter:
     """Writes a framed archive to path (or, for '-', to standard output at the end)."""
 
     def __init__(self, path: str, model: str, *, force: bool):
-
         self.path, self.model, self.force = path, model, force
         if path != "-":
             check_writable(Path(path), force)

@@ -170,7 +170,6 @@ def _codec_meta(text: str, path: Path) -> dict:
 
 
 def _nondigit_meta(text: str | None, path: Path):
-
     if text is None:
         return None
     try:

@@ -119,7 +119,6 @@ def _part(labels: np.ndarray | None, start: int) -> np.ndarray | None:
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str, path: str, sha256: str) -> Model:
-
     entry = find(name)
     tensors = verified_tensors(entry)
     return Model(entry, numpy_model(entry, tensors), tensors)
