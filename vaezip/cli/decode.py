@@ -69,7 +69,6 @@ def decode_cmd(
 
 def _decode(sources, output, options, member, salvage, threads, remove, force, verbose,
             quiet) -> None:
-
     framed = [s for s in sources if s.path is not None and is_framed_file(s.path)]
     if (member or salvage) and len(framed) != len(sources):
         raise UsageError("--member and --salvage go with framed archives (vaezip encode "
@@ -112,7 +111,6 @@ def _spooled(source):
     """Standard input, read once: its bytes, or for a framed archive (read frame by frame
     from a file) a temporary file holding them."""
     import tempfile
-
 
     data = source.read()
     if not container.is_framed_bytes(data):

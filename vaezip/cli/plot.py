@@ -70,7 +70,6 @@ def plot_cmd(
     output = output or Path(f"{kind}-{entry.name}.png")
     check_writable(output, force)
 
-
     net, entry = load_model(entry)
     if kind in ("recon", "latent"):
 
@@ -99,7 +98,6 @@ def _interpolation_ends(inputs: list[str], model: str | None):
     """The latent codes (posterior means of each file's first image) of A.vz and B.vz,
     and A's digit (for a conditional model)."""
     import torch
-
 
     if len(inputs) != 2:
         raise UsageError(f"interpolate needs exactly two .vz files, not {len(inputs)}")

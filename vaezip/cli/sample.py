@@ -51,7 +51,6 @@ def sample_cmd(
     import torch
     from PIL import Image
 
-
     net, entry = load_model(entry)
     gen = torch.Generator().manual_seed(seed)
     labels = _digit_labels(net, n, digit)

@@ -148,7 +148,6 @@ class ExactStep:
     def __init__(self, model, max_error: int = 0):
         import constriction
 
-
         self.model, self.max_error, self.offset = model, max_error, Z_RANGE
         self.pixels = constriction.stream.model.Categorical(perfect=False)
         self.prior = constriction.stream.model.Categorical(prior_masses(), perfect=False)

@@ -198,7 +198,6 @@ def train_guard(model, quality: int, images, labels, *, seed: int = 1,
     import torch
     from torch import nn
 
-
     codec = QuantisedCodec(model, quality)
     pixels = images.reshape(len(images), -1).numpy().astype(np.float32) / 255
     decoded = codec.reconstruct(Batch(pixels, ()))

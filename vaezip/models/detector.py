@@ -212,5 +212,4 @@ def calibrate_stored(data: bytes, config, pixels: np.ndarray, labels=None,
     encoding runs those), on pixels [N, 784] in model space."""
     from safetensors.numpy import load
 
-
     return calibrate(NumpyModel(config, load(data)), pixels, labels, classes)

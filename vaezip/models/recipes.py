@@ -152,7 +152,6 @@ def calibrate_shipped(path: Path, data_dir: Path) -> None:
     from safetensors import safe_open
     from safetensors.numpy import load, save
 
-
     with safe_open(str(path), framework="numpy") as f:
         metadata = f.metadata()
     config = ModelConfig.from_json(metadata["config"])
@@ -172,7 +171,6 @@ def calibrate_shipped(path: Path, data_dir: Path) -> None:
 def train_shipped_guard(name: str, data_dir: Path) -> Path:
     """Train the identity guard of a shipped lossy model (GUARDS) into weights/guards/."""
     import time
-
 
     recipe = GUARDS[name]
     start = time.perf_counter()

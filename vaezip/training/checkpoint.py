@@ -22,7 +22,6 @@ def save_checkpoint(path, model, optimizer, config, settings, epochs_done, histo
     import torch
     from safetensors.torch import save
 
-
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     state = optimizer.state_dict()
     for idx, slots in state["state"].items():

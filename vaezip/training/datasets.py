@@ -122,7 +122,6 @@ def _load_folder(root: Path, train: bool) -> ImageSet | None:
     import numpy as np
     import torch
 
-
     split = root / ("train" if train else "test")
     if (root / "train").is_dir() and (root / "test").is_dir():
         root = split

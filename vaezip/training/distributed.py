@@ -63,7 +63,6 @@ def check_ranks_agree(model, device: str) -> None:
     """Every process must end with the same weights; a silent DDP desync is a bug."""
     import torch
 
-
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     digest = torch.frombuffer(bytearray.fromhex(tensor_digest(state, model.config)),
                               dtype=torch.uint8).to(device)

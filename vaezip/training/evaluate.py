@@ -132,7 +132,6 @@ def full_report(model, images, iw_samples: int = 0, seed: int = 0, on_batch=None
     """
     import time
 
-
     config = model.config
     d = images[0].numel()
     labels = labels if config.conditional else None

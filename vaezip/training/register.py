@@ -49,7 +49,6 @@ def train_and_register(
 
     import torch
 
-
     check_writable(out_path, force)
     train_set = load_dataset(settings.dataset, data_dir, train=True, download=download)
     images = to_model_space(train_set.images[:limit] if limit else train_set.images)
@@ -103,7 +102,6 @@ def codec_statistics(model, images, labels=None, batch_size: int = 4096) -> dict
     (geometric mean of sigma) over the training images, as integers (entropy.py)."""
     import torch
 
-
     model.eval()
     device = next(model.parameters()).device
     sigmas = []
@@ -122,7 +120,6 @@ def _test_metrics(model, name, config, dtype, test_images, test_labels, training
     """Metrics of exactly what is stored (e.g. float16 weights); what float32 gave goes
     into the training record. Bernoulli models are also measured on binarised pixels."""
     import torch
-
 
     data, _ = serialize_model(model, name, dtype=dtype)
     stored = _model_from_bytes(data, config, test_images.device)
