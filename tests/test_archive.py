@@ -248,3 +248,28 @@ def test_version_10_is_only_for_an_archives_own_frames():
         parse_payload(reader.model, frame, "f", names=reader.frames[0].names, own_model=True)
     with pytest.raises(FormatError, match="version 10 is for the frames"):
         parse_payload(reader.model, frame, "f")
+
+
+def test_one_writer_for_paths_and_file_objects(tmp_path):
+    """ArchiveWriter writes the same bytes to a path, to a file object and (framed_bytes)
+    to memory; an aborted one leaves nothing behind."""
+    import io
+
+    reader = archive.ArchiveReader(vaezip.compress(_two_digits()), "x.vz")
+    frames = [(reader.frame_bytes(f.index), f.names, f.model) for f in reader.frames]
+    with archive.ArchiveWriter(str(tmp_path / "a.vz"), reader.model) as writer:
+        for frame in frames:
+            writer.add(*frame)
+    buffer = io.BytesIO(b"prefix:")
+    buffer.seek(0, io.SEEK_END)
+    with archive.ArchiveWriter(buffer, reader.model) as writer:
+        for frame in frames:
+            writer.add(*frame)
+    on_disk = (tmp_path / "a.vz").read_bytes()
+    assert buffer.getvalue() == b"prefix:" + on_disk
+    assert archive.framed_bytes(reader.model, frames) == on_disk
+    with pytest.raises(RuntimeError), archive.ArchiveWriter(str(tmp_path / "b.vz"),
+                                                          reader.model) as writer:
+        writer.add(*frames[0])
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.vz"]

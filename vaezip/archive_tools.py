@@ -62,11 +62,8 @@ def concatenate(inputs: list[str], target: str, *, force: bool = False) -> PackS
 def describe(path: Path | None, label: str) -> dict:
     """What a .vz file holds: model, mode, qualities, format, size, frames and members."""
     if path is not None and is_framed_file(path):
-        reader = open_archive(path, label)
-        try:
+        with open_archive(path, label) as reader:
             frames = [(info.index, reader.frame(info.index)) for info in reader.frames]
-        finally:
-            reader.close()
         fmt = max(vz.declared_version for _, vz in frames)
     else:
         data = Source(path, label, label).read()
@@ -102,11 +99,9 @@ def verify(path: Path | None, label: str) -> tuple[list[str], int]:
             reader = open_archive(path, label)
         except FormatError:
             return [f"{label} (its header)"], 0
-        try:
+        with reader:
             damaged = check_frames(reader)
             return [n for i in damaged for n in reader.frames[i].names], reader.count
-        finally:
-            reader.close()
     try:
         vz = container.loads(Source(path, label, label).read(), label)
     except FormatError:

@@ -199,16 +199,13 @@ def _copy_frames(target: str, writer: ArchiveWriter, model: str) -> set[str]:
     their members' names."""
     if target == "-" or not Path(target).is_file():
         raise UsageError(f"{target}: no archive to append to")
-    reader = open_archive(target)
-    try:
+    with open_archive(target) as reader:
         if reader.model != model:
             raise UsageError(f"{target} holds images of {reader.model}, not {model}")
         if reader.index_damaged:
             raise FormatError(f"{target}: its index is damaged; salvage it before appending")
         copy_frames_into(reader, writer)
-    finally:
-        reader.close()
-    return set(reader.names)
+        return set(reader.names)
 
 
 def copy_frames_into(reader: ArchiveReader, writer: ArchiveWriter) -> None:

@@ -33,15 +33,18 @@ bounded by one frame and the members' names, and no half-written archive is ever
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import lzma
 import os
 import re
 import shutil
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from vaezip.codecs.guard import chunk_frames
 from vaezip.errors import FormatError
@@ -62,6 +65,9 @@ SUCCESSOR = "\x01"
 _LAST_NUMBER = re.compile(r"[0-9]+(?=[^0-9]*$)")
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 _MAX_FRAMES = 10_000_000
+# An archive written to a file object keeps up to this many bytes of frames in memory
+# before it spools them to a temporary file.
+_SPOOL_IN_MEMORY = 64 << 20
 
 
 def frame_tensor(index: int, model: str | None = None) -> str:
@@ -146,20 +152,26 @@ def merge_listing(before: list, own: list, positions) -> list:
 
 
 class ArchiveWriter:
-    """Writes a framed archive to path (or, for '-', to standard output at the end)."""
+    """The one writer of framed archives. target: a path (written atomically when the
+    archive is closed; '-' is standard output) or any binary file object (written at close,
+    from where it stands). Frames are spooled as they come, since the header, written
+    first, needs every frame's size, and the index, written last, every frame's version."""
 
-    def __init__(self, path: str, model: str, *, force: bool):
-        self.path, self.model, self.force = path, model, force
-        if path != "-":
-            check_writable(Path(path), force)
-        target_dir = Path(path).parent if path != "-" else Path.cwd()
-        self._data_path = target_dir / f".{Path(path).name}.{os.getpid()}.frames.tmp"
-        with cannot_write(Path(path)):
-            target_dir.mkdir(parents=True, exist_ok=True)
-            self._data = open(self._data_path, "wb")  # noqa: SIM115 - closed in close/abort
+    def __init__(self, target: str | BinaryIO, model: str, *, force: bool = False):
+        self.target, self.model, self.force = target, model, force
+        self._data_path: Path | None = None
+        if isinstance(target, str):
+            if target != "-":
+                check_writable(Path(target), force)
+            target_dir = Path(target).parent if target != "-" else Path.cwd()
+            self._data_path = target_dir / f".{Path(target).name}.{os.getpid()}.frames.tmp"
+            with cannot_write(Path(target)):
+                target_dir.mkdir(parents=True, exist_ok=True)
+                self._data = open(self._data_path, "w+b")  # noqa: SIM115 - closed in close/abort
+        else:
+            self._data = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
         self._sizes: list[int] = []
         self._models: list[str | None] = []
-        # The index is written last: whether it is compact depends on every frame's version.
         self._name_lists: list[str] = []
         self._compact = False
         self.images = 0
@@ -175,24 +187,39 @@ class ArchiveWriter:
         self.images += len(names)
 
     def close(self) -> int:
-        """Write the header and the frames to the target, atomically; return its size."""
+        """Write the header, the frames and the index to the target; return the size."""
         index = index_bytes(self._name_lists, self._compact)
-        self._data.close()
         head = _header(self.model, self._sizes, len(index), self._models)
-        offset = sum(self._sizes)
         try:
-            with atomic_writer(self.path, self.force) as out:
-                out.write(head)
-                with open(self._data_path, "rb") as frames:
-                    shutil.copyfileobj(frames, out, 1 << 20)
-                out.write(index)
+            if self._data_path is None:
+                self._emit(self.target, head, index)
+            else:
+                with atomic_writer(self.target, self.force) as out:
+                    self._emit(out, head, index)
         finally:
-            self._data_path.unlink(missing_ok=True)
-        return len(head) + offset + len(index)
+            self.abort()
+        return len(head) + sum(self._sizes) + len(index)
+
+    def _emit(self, out, head: bytes, index: bytes) -> None:
+        out.write(head)
+        self._data.seek(0)
+        shutil.copyfileobj(self._data, out, 1 << 20)
+        out.write(index)
 
     def abort(self) -> None:
+        """Drop what was spooled; nothing reaches the target."""
         self._data.close()
-        self._data_path.unlink(missing_ok=True)
+        if self._data_path is not None:
+            self._data_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def _header(model: str, sizes: list[int], index_size: int,
@@ -219,12 +246,13 @@ def batch_archive(codec, batch, guard=None) -> bytes:
 
 
 def framed_bytes(model: str, frames: list[tuple[bytes, list[str], str | None]]) -> bytes:
-    """A whole framed archive in memory: the bytes ArchiveWriter writes. frames: (payload,
-    member names, the frame's own model or None)."""
-    payloads = [f[0] for f in frames]
-    index = index_bytes(["\n".join(f[1]) for f in frames], any(map(_compact_frame, payloads)))
-    return (_header(model, [len(p) for p in payloads], len(index), [f[2] for f in frames])
-            + b"".join(payloads) + index)
+    """A whole framed archive in memory, by ArchiveWriter. frames: (payload, member names,
+    the frame's own model or None)."""
+    buffer = io.BytesIO()
+    with ArchiveWriter(buffer, model) as writer:
+        for payload, names, own_model in frames:
+            writer.add(payload, names, own_model)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -364,6 +392,12 @@ class ArchiveReader:
     def close(self) -> None:
         if self._bytes is None:
             self._file.close()
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def name_hash(text: str) -> int:
