@@ -94,8 +94,7 @@ def vaezip_codec(model_name: str, quality: int | None, pngs: list[bytes], guard:
     default where the model has one), else as `--no-guard`."""
     import vaezip
     from vaezip.codecs.guard import guarded_single_files
-    from vaezip.format.archive import batch_archive
-    from vaezip.pipeline import EncodeOptions
+    from vaezip.pipeline import EncodeOptions, encode_batch
 
     options = EncodeOptions(model=model_name, quality=quality, float_latents=quality is None,
                             guard=guard)
@@ -104,7 +103,7 @@ def vaezip_codec(model_name: str, quality: int | None, pngs: list[bytes], guard:
     batch = vaezip_batch(codec, pngs)
     # The framed archive `encode --pack` writes; the float layout is not framed.
     archive = (codec.file_bytes(batch, packed=True) if quality is None
-               else batch_archive(codec, batch, plan))
+               else encode_batch(codec, plan, batch, packed=True)[0][0])
     single = np.mean([len(data) for data in guarded_single_files(codec, plan, batch)[0]])
     decoded = np.stack([np.asarray(image, np.float32)
                         for _, image in vaezip.open(archive)]) / 255
@@ -126,12 +125,11 @@ def vaezip_exact(digits: np.ndarray, max_error: int | None = None, singles: int 
     """Lossless (max_error None) or near-lossless: (bytes per digit one file each (first
     `singles` digits), packed, decoded digits). Checks every pixel against the bound."""
     import vaezip
-    from vaezip.format.archive import batch_archive
-    from vaezip.pipeline import EncodeOptions
+    from vaezip.pipeline import EncodeOptions, encode_batch
 
     codec = EncodeOptions(lossless=max_error is None, max_error=max_error).codec()
     batch = vaezip_batch(codec, list(digits))
-    archive = batch_archive(codec, batch)
+    archive = encode_batch(codec, None, batch, packed=True)[0][0]
     single = np.mean([len(data) for data in codec.single_files(batch[:singles])])
     decoded = np.stack([np.asarray(image) for _, image in vaezip.open(archive)])
     error = int(np.abs(decoded.astype(int) - digits.astype(int)).max())

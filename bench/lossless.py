@@ -3,7 +3,7 @@ lossless WebP, the general-purpose compressors and the published results.
 
 For each lossless model (--models; default: the --lossless default and the models it
 replaced), vaezip packs all 10,000 digits into the framed archive `vaezip encode --lossless --pack`
-writes (archive.batch_archive: the same bytes, which the benchmark checks), reads it back
+writes (pipeline.encode_batch: the same bytes, which the benchmark checks), reads it back
 frame by frame, and checks every pixel. The
 rate is quoted next to the model's negative ELBO on the same digits (one posterior sample
 per image, seeded): their difference is what bits-back coding costs over the ideal. Speed
@@ -69,14 +69,15 @@ def measure_model(name: str, digits: np.ndarray, pngs: Path, single: int) -> dic
     from threadpoolctl import threadpool_limits
 
     from vaezip.format import archive as framed
-    from vaezip.pipeline import EncodeOptions
+    from vaezip.pipeline import EncodeOptions, encode_batch
 
     n, dims = len(digits), digits[0].size
     codec = EncodeOptions(lossless=True, model=name).codec()
     batch = vaezip_batch(codec, list(digits))
     with threadpool_limits(1):  # one core
         start = time.perf_counter()
-        archive = framed.batch_archive(codec, batch)  # the bytes `encode --pack` writes
+        # the bytes `encode --pack` writes
+        archive = encode_batch(codec, None, batch, packed=True)[0][0]
         encode_seconds = time.perf_counter() - start
         start = time.perf_counter()
         reader = framed.ArchiveReader(archive, "test.vz")

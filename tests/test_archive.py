@@ -11,6 +11,7 @@ from PIL import Image
 import vaezip
 from vaezip.codecs.guard import FALLBACK_MODEL
 from vaezip.format import archive
+from vaezip.format import index as archive_index
 
 
 @pytest.fixture
@@ -179,7 +180,7 @@ def test_an_archive_from_standard_input_decodes_into_a_directory(digit_dir, tmp_
     ("run7/img12.png", "run7/img13.png"), ("frame-0001-left.png", "frame-0002-left.png"),
     ("a.png", None), ("sub/b.png", None)])
 def test_next_name_counts_up_the_last_number(name, after):
-    assert archive.next_name(name) == after
+    assert archive_index.next_name(name) == after
 
 
 def test_a_compact_index_gives_back_every_name():
@@ -191,10 +192,11 @@ def test_a_compact_index_gives_back_every_name():
              "\n".join([*(f"{i:05d}.png" for i in range(700, 1000)), "a.png", "b.png",
                         "sub/x9.png", "sub/x10.png", "sub/x12.png", "01.png", "00002.png"]),
              "\n".join(f"c{i}.jpg" for i in range(8, 120))]
-    compact, full = archive.index_bytes(lists, True), archive.index_bytes(lists, False)
-    text = lzma.decompress(compact[4:], format=lzma.FORMAT_RAW, filters=archive._LZMA_FILTERS)
-    assert text.decode().count(archive.SUCCESSOR) == 699 + 300 + 1 + 111  # 00700 follows 00699
-    assert archive._expand_index(text.decode()) == "\n\n".join(lists)
+    compact, full = archive_index.index_bytes(lists, True), archive_index.index_bytes(lists, False)
+    text = lzma.decompress(compact[4:], format=lzma.FORMAT_RAW, filters=archive_index._LZMA_FILTERS)
+    # 00700 follows 00699
+    assert text.decode().count(archive_index.SUCCESSOR) == 699 + 300 + 1 + 111
+    assert archive_index.expand_index(text.decode()) == "\n\n".join(lists)
     assert len(compact) < 100 < 500 < len(full)
 
 
@@ -227,10 +229,10 @@ def _two_digits() -> list[np.ndarray]:
 def test_a_successor_with_nothing_before_it_is_a_damaged_index():
     reader = archive.ArchiveReader(vaezip.compress(_two_digits()), "x.vz")
     payloads = [reader.frame_bytes(i) for i in range(len(reader.frames))]
-    names = [archive.SUCCESSOR + "\n" + "\n".join(reader.frames[0].names[1:])]
+    names = [archive_index.SUCCESSOR + "\n" + "\n".join(reader.frames[0].names[1:])]
     good = archive.framed_bytes(reader.model, [(payloads[0], ["a.png", "b.png"], None)])
     assert archive.ArchiveReader(good, "ok.vz").names == ["a.png", "b.png"]
-    index = archive.index_bytes(names, compact=False)  # written as is: SUCCESSOR first
+    index = archive_index.index_bytes(names, compact=False)  # written as is: SUCCESSOR first
     head = archive._header(reader.model, [len(payloads[0])], len(index))
     damaged = archive.ArchiveReader(head + payloads[0] + index, "bad.vz")
     assert damaged.index_damaged and damaged.names[0].startswith("frame-0000000/")

@@ -21,13 +21,10 @@ import os
 import warnings
 from collections.abc import Iterable
 
-from vaezip.codecs.guard import guarded_single_files
 from vaezip.errors import FormatError, VaezipWarning
-from vaezip.format.archive import batch_archive
-from vaezip.format.writer import file_bytes
 from vaezip.frames.sources import api_sources
 from vaezip.models.runtime import Model, load
-from vaezip.pipeline import EncodeOptions, read_batch
+from vaezip.pipeline import EncodeOptions, encode_batch, read_batch
 from vaezip.reader import Reader
 
 ImageLike = object  # PIL.Image.Image | numpy.ndarray | str | os.PathLike | bytes
@@ -83,11 +80,7 @@ class Compressor:
         read = read_batch(sources, self.codec, self.options.digit)
         for message in read.warnings:
             warnings.warn(message, VaezipWarning, stacklevel=2)
-        if self.codec.mode == "float":  # float latents: the version 1-2 layout
-            return file_bytes(self.codec, read.batch, packed=not single)
-        if single:
-            return guarded_single_files(self.codec, self.guard, read.batch)[0][0]
-        return batch_archive(self.codec, read.batch, self.guard)
+        return encode_batch(self.codec, self.guard, read.batch, packed=not single)[0][0]
 
 
 def compress(images, **options) -> bytes:

@@ -10,7 +10,8 @@ from pathlib import Path, PurePosixPath
 from vaezip.archives import PackSummary, check_frames, copy_frames_into, open_archive
 from vaezip.errors import FormatError, UsageError
 from vaezip.format import container
-from vaezip.format.archive import ArchiveWriter, is_framed_file, member_order
+from vaezip.format.archive import ArchiveWriter, is_framed_file
+from vaezip.format.index import member_order
 from vaezip.frames.sources import Source
 from vaezip.pipeline import decode_file
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from vaezip.codecs import Batch, Codec, Latents, Pixels
-from vaezip.codecs.guard import GuardPlan, guarded_single_files, load_guard
+from vaezip.codecs.guard import GuardPlan, chunk_frames, guarded_single_files, load_guard
 from vaezip.codecs.modes import codec_class, default_mode, for_file
 from vaezip.errors import (
     FormatError,
@@ -28,7 +28,8 @@ from vaezip.errors import (
 )
 from vaezip.fileio import write_output
 from vaezip.format import container, payload
-from vaezip.format.writer import file_bytes
+from vaezip.format.archive import FRAME_IMAGES, framed_bytes
+from vaezip.format.writer import file_bytes, single_files
 from vaezip.frames.digit import (
     Placement,
     exact_image,
@@ -170,17 +171,35 @@ def _score_nondigits(model, pixels: np.ndarray, posterior, images: list,
     return warnings
 
 
+def encode_batch(codec: Codec, guard: GuardPlan | None, batch: Batch,
+                 packed: bool) -> tuple[list[bytes], np.ndarray]:
+    """The .vz bytes of a read batch, as the CLI and the API write them: packed, one file
+    (a framed archive; for float latents, the version 1-2 packed file), else one file per
+    image; and which images the identity guard coded near-lossless (bool [N])."""
+    if not packed or codec.mode == payload.MODE_FLOAT:
+        if codec.mode == payload.MODE_FLOAT or guard is None:
+            files = ([file_bytes(codec, batch, packed=True)] if packed
+                     else single_files(codec, batch))
+            return files, np.zeros(len(batch), bool)
+        return guarded_single_files(codec, guard, batch)
+    frames = [frame for i in range(0, len(batch), FRAME_IMAGES[codec.mode])
+              for frame in chunk_frames(codec, guard, batch[i : i + FRAME_IMAGES[codec.mode]])]
+    flags = np.zeros(len(batch), bool)
+    if guard is not None:  # the guard's frames hold the names of the images it coded
+        guarded = {n for _, names, own in frames if own for n in names}
+        flags = np.array([p.name in guarded for p in batch.images])
+    return [framed_bytes(codec.model.name, frames)], flags
+
+
 def encode_files(sources: list[Source], targets: list[str], codec: Codec, read: ReadBatch,
                  pack: bool, force: bool, guard=None) -> list[tuple[str, int, int, int, int]]:
-    """Write the archive (pack: the float layout's) or one .vz per input, guarded by
-    guard (a guard.GuardPlan) if given. Returns a row per file written: (label, bytes in,
-    bytes out, images, images the guard coded near-lossless)."""
+    """Write the archive (pack) or one .vz per input (encode_batch). Returns a row per file
+    written: (label, bytes in, bytes out, images, images the guard coded near-lossless)."""
+    files, flags = encode_batch(codec, guard, read.batch, pack)
     if pack:
-        data = file_bytes(codec, read.batch, packed=True)
-        write_output(targets[0], data, force)
-        return [(targets[0], sum(read.sizes), len(data), len(sources), 0)]
+        write_output(targets[0], files[0], force)
+        return [(targets[0], sum(read.sizes), len(files[0]), len(sources), int(flags.sum()))]
     rows = []
-    files, flags = guarded_single_files(codec, guard, read.batch)  # one header each
     for i, (source, target, data) in enumerate(zip(sources, targets, files, strict=True)):
         write_output(target, data, force)
         rows.append((source.label, read.sizes[i], len(data), 1, int(flags[i])))
@@ -282,4 +301,5 @@ def decode_to_files(vz: payload.VzFile, label: str, targets: list[str],
 
 
 __all__ = ["STDIO", "EncodeOptions", "DecodeOptions", "ModelCache", "read_batch",
-           "encode_files", "decode_file", "decode_to_files", "decoded_name", "check_digit"]
+           "encode_batch", "encode_files", "decode_file", "decode_to_files", "decoded_name",
+           "check_digit"]

@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 
 from vaezip.errors import FormatError
 from vaezip.format import container, payload
-from vaezip.format.archive import ArchiveReader, is_framed_file, member_order
+from vaezip.format.archive import ArchiveReader, is_framed_file
+from vaezip.format.index import member_order
 from vaezip.pipeline import DecodeOptions, ModelCache, decode_file
 
 _CACHED_FRAMES = 2  # a frame and the guard's frame interleaved with it

@@ -37,20 +37,17 @@ import io
 import json
 import lzma
 import os
-import re
 import shutil
-import struct
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vaezip.codecs.guard import chunk_frames
 from vaezip.errors import FormatError
 from vaezip.fileio import atomic_writer, cannot_write, check_writable
 from vaezip.format.binary import header_bytes, header_length, read_uvarint
 from vaezip.format.container import frame_number, is_framed
+from vaezip.format.index import index_bytes, index_lists
 from vaezip.format.names import check_name, is_model_name
 from vaezip.format.payload import COMPACT_INDEX_VERSION, VzFile, parse_payload
 
@@ -60,10 +57,6 @@ from vaezip.format.payload import COMPACT_INDEX_VERSION, VzFile, parse_payload
 # first images, whose posterior bits come from the seed instead of the images before
 # (~190 B a lossless frame in all, measured on 2,048 test digits).
 FRAME_IMAGES = {"quantised": 1024, "lossless": 2048, "near-lossless": 2048}
-# In a compact index (version 10): this name is next_name of the one before it.
-SUCCESSOR = "\x01"
-_LAST_NUMBER = re.compile(r"[0-9]+(?=[^0-9]*$)")
-_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 _MAX_FRAMES = 10_000_000
 # An archive written to a file object keeps up to this many bytes of frames in memory
 # before it spools them to a temporary file.
@@ -75,80 +68,14 @@ def frame_tensor(index: int, model: str | None = None) -> str:
     return str(index) if model is None else f"{index}:{model}"
 
 
-def next_name(name: str) -> str | None:
-    """The name after `name` in a numbered series: its last run of ASCII digits plus one,
-    keeping at least its width (00099.png -> 00100.png, 9.png -> 10.png); None without a
-    digit."""
-    match = _LAST_NUMBER.search(name)
-    if match is None:
-        return None
-    digits = match.group()
-    kept = digits.rstrip("9")  # the digits above the carry
-    bumped = kept[:-1] + chr(ord(kept[-1]) + 1) if kept else "1"
-    return name[: match.start()] + bumped + "0" * (len(digits) - len(kept)) + name[match.end():]
-
-
-def index_bytes(name_lists: list[str], compact: bool) -> bytes:
-    """The index tensor: CRC-32, then raw LZMA2 of the frames' member lists (each one
-    string, a name per line), with SUCCESSOR for the next name of a series if compact."""
-    text = "\n\n".join(name_lists)
-    if compact:
-        previous, lines = None, text.split("\n")
-        for i, name in enumerate(lines):
-            if name:  # not a frame break
-                if previous is not None and name == next_name(previous):
-                    lines[i] = SUCCESSOR
-                previous = name
-        text = "\n".join(lines)
-    data = lzma.compress(text.encode(), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-    return struct.pack("<I", zlib.crc32(data)) + data
-
-
 def _compact_frame(payload: bytes) -> bool:
     """Whether a frame's payload is version 10: its archive's index is compact."""
     return bool(payload) and payload[0] >> 4 == COMPACT_INDEX_VERSION
 
 
-def _expand_index(text: str) -> str:
-    """A compact index's text with every SUCCESSOR replaced by the name it stands for."""
-    previous, lines = None, text.split("\n")
-    for i, line in enumerate(lines):
-        if line == SUCCESSOR:
-            line = lines[i] = next_name(previous) if previous is not None else None
-            if line is None:
-                raise ValueError("a successor without a numbered name before it")
-        if line:
-            previous = line
-    return "\n".join(lines)
-
-
 def _index_name(names) -> str | None:
     rest = [n for n in names if frame_number(n) is None]
     return rest[0] if len(rest) == 1 else None
-
-
-def member_order(parts: list[tuple[int, tuple[int, ...] | None, list]]) -> list:
-    """Items given per frame, (frame number, its positions (VzFile.positions), one item per
-    member) in frame order, as one list in the archive's member order: a frame that lists
-    positions interleaved with the frame before it."""
-    out: list = []
-    for k, (i, positions, items) in enumerate(parts):
-        if positions is not None and k and parts[k - 1][0] == i - 1:
-            before = len(parts[k - 1][2])
-            out[len(out) - before:] = merge_listing(out[len(out) - before:], items, positions)
-        else:
-            out += items
-    return out
-
-
-def merge_listing(before: list, own: list, positions) -> list:
-    """The members of a frame that lists positions (version 9) and of the frame before it,
-    in input order: own[k] goes to place positions[k] of the merged list."""
-    merged, rest = [], iter(before)
-    at = dict(zip(positions, own, strict=True))
-    for place in range(len(before) + len(own)):
-        merged.append(at[place] if place in at else next(rest))
-    return merged
 
 
 class ArchiveWriter:
@@ -236,15 +163,6 @@ def _header(model: str, sizes: list[int], index_size: int,
     return header_bytes(tensors)
 
 
-def batch_archive(codec, batch, guard=None) -> bytes:
-    """A codec's framed archive of a whole batch, in memory: what `encode --pack` writes
-    for the same images (the Python API, and the benchmarks). guard: a guard.GuardPlan."""
-    size = FRAME_IMAGES[codec.mode]
-    return framed_bytes(codec.model.name, [
-        frame for i in range(0, len(batch), size)
-        for frame in chunk_frames(codec, guard, batch[i : i + size])])
-
-
 def framed_bytes(model: str, frames: list[tuple[bytes, list[str], str | None]]) -> bytes:
     """A whole framed archive in memory, by ArchiveWriter. frames: (payload, member names,
     the frame's own model or None)."""
@@ -322,13 +240,9 @@ class ArchiveReader:
         sizes = [self._payload_size(i) for i in range(frames)]
         data = self._tensor(self.model)
         try:
-            if len(data) < 4 or struct.unpack("<I", data[:4])[0] != zlib.crc32(data[4:]):
-                raise ValueError("checksum")
-            inflate = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-            text = inflate.decompress(data[4:], max_length=1 << 31).decode()
-            if any(self._frame_version(i) == COMPACT_INDEX_VERSION for i in range(frames)):
-                text = _expand_index(text)
-            lists = text.split("\n\n")
+            compact = any(self._frame_version(i) == COMPACT_INDEX_VERSION
+                          for i in range(frames))
+            lists = index_lists(data, compact)
             if len(lists) != frames:
                 raise ValueError("shape")
             hashes = []

@@ -93,7 +93,7 @@ class VzFile:
     own_model: bool = False  # a version 9 frame: likewise
     compact_index: bool = False  # a version 10 frame: likewise
     # A version 9 frame's members' positions in the listing of the frame before it and
-    # this one, merged (archive.merge_listing); None: they follow that frame's members.
+    # this one, merged (index.merge_listing); None: they follow that frame's members.
     positions: tuple[int, ...] | None = None
 
     @property
