@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from vaezip.archives import PackSummary, check_frames, copy_frames_into, open_archive
 from vaezip.errors import FormatError, UsageError
 from vaezip.format import container
-from vaezip.format.archive import ArchiveWriter, is_framed_file
+from vaezip.format.archive import ArchiveReader, ArchiveWriter, is_framed_file, open_vz
 from vaezip.format.index import member_order
 from vaezip.frames.sources import Source
 from vaezip.pipeline import decode_file
@@ -62,14 +62,14 @@ def concatenate(inputs: list[str], target: str, *, force: bool = False) -> PackS
 
 def describe(path: Path | None, label: str) -> dict:
     """What a .vz file holds: model, mode, qualities, format, size, frames and members."""
-    if path is not None and is_framed_file(path):
-        with open_archive(path, label) as reader:
+    data = None if path is not None else Source(path, label, label).read()  # stdin
+    opened = open_vz(path, data, label)
+    if isinstance(opened, ArchiveReader):
+        with opened as reader:
             frames = [(info.index, reader.frame(info.index)) for info in reader.frames]
         fmt = max(vz.declared_version for _, vz in frames)
     else:
-        data = Source(path, label, label).read()
-        vz = container.loads(data, label)
-        frames, fmt = [(0, vz)], vz.declared_version
+        frames, fmt = [(0, opened)], opened.declared_version
     lone = not frames[0][1].packed and len(frames[0][1]) == 1  # named by its file
     members = member_order([(i, vz.positions, [
         {"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from vaezip.errors import FormatError
-from vaezip.format import container, payload
-from vaezip.format.archive import ArchiveReader, is_framed_file
+from vaezip.format import payload
+from vaezip.format.archive import ArchiveReader, open_vz
 from vaezip.format.index import member_order
 from vaezip.pipeline import DecodeOptions, ModelCache, decode_file
 
@@ -38,15 +38,11 @@ class Reader:
         self._frames: dict[int, list] = {}  # decoded frames, oldest first
         path, data, self.label = _resolve(source)
         self.label = label or self.label
-        if path is not None and is_framed_file(path):
-            self._archive = ArchiveReader(path, self.label)
+        opened = open_vz(path, data, self.label)
+        if isinstance(opened, ArchiveReader):
+            self._archive = opened
         else:
-            if data is None:
-                data = path.read_bytes()
-            if container.is_framed_bytes(data):
-                self._archive = ArchiveReader(data, self.label)
-            else:
-                self._single = container.loads(data, self.label)
+            self._single = opened
         members = self._archive_members() if self._archive else self._single_members()
         self.names = [name for name, _, _ in members]
         self._where = [(frame, k) for _, frame, k in members]

@@ -19,7 +19,7 @@ from vaezip.cli._paths import (
 )
 from vaezip.errors import UsageError
 from vaezip.format import container
-from vaezip.format.archive import is_framed_file
+from vaezip.format.archive import ArchiveReader, open_vz
 from vaezip.frames.sources import STDIO, Source, collect_sources
 from vaezip.pipeline import DecodeOptions, ModelCache, decode_to_files
 
@@ -69,12 +69,16 @@ def decode_cmd(
 
 def _decode(sources, output, options, member, salvage, threads, remove, force, verbose,
             quiet) -> None:
-    framed = [s for s in sources if s.path is not None and is_framed_file(s.path)]
+    opened = [(s, open_vz(s.path, s.read() if s.path is None else None, s.label))
+              for s in sources]  # every file validated before anything is written
+    framed = [s for s, vz in opened if isinstance(vz, ArchiveReader)]
+    for _, vz in opened:
+        if isinstance(vz, ArchiveReader):
+            vz.close()  # unpacked below by path, in worker processes
     if (member or salvage) and len(framed) != len(sources):
         raise UsageError("--member and --salvage go with framed archives (vaezip encode "
                          "--pack writes them)")
-    others = [s for s in sources if s not in framed]
-    files = [(s, container.loads(s.read(), s.label)) for s in others]  # validate all first
+    files = [(s, vz) for s, vz in opened if not isinstance(vz, ArchiveReader)]
     plans = [decode_targets(s, vz, output, len(sources)) for s, vz in files]
     check_targets([t for plan in plans for t in plan], [s.path for s in sources], force)
 

@@ -46,7 +46,7 @@ from typing import BinaryIO
 from vaezip.errors import FormatError
 from vaezip.fileio import atomic_writer, cannot_write, check_writable
 from vaezip.format.binary import header_bytes, header_length, read_uvarint
-from vaezip.format.container import frame_number, is_framed
+from vaezip.format.container import frame_number, is_framed, is_framed_bytes, loads
 from vaezip.format.index import index_bytes, index_lists
 from vaezip.format.names import check_name, is_model_name
 from vaezip.format.payload import COMPACT_INDEX_VERSION, VzFile, parse_payload
@@ -334,3 +334,15 @@ def is_framed_file(path: Path) -> bool:
             return n is not None and is_framed(json.loads(handle.read(n)))
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def open_vz(path: Path | None, data: bytes | None, label: str) -> ArchiveReader | VzFile:
+    """The one way a .vz is opened: a framed archive lazily (its header and index; from
+    its path, or from its bytes), any other .vz read and validated whole. data: the file's
+    bytes where there is no path (standard input, the Python API), or None to read path."""
+    if path is not None and is_framed_file(path):
+        return ArchiveReader(path, label)
+    data = path.read_bytes() if data is None else data
+    if is_framed_bytes(data):
+        return ArchiveReader(data, label)
+    return loads(data, label)
