@@ -176,11 +176,10 @@ def encode_batch(codec: Codec, guard: GuardPlan | None, batch: Batch,
     """The .vz bytes of a read batch, as the CLI and the API write them: packed, one file
     (a framed archive; for float latents, the version 1-2 packed file), else one file per
     image; and which images the identity guard coded near-lossless (bool [N])."""
-    if not packed or codec.mode == payload.MODE_FLOAT:
-        if codec.mode == payload.MODE_FLOAT or guard is None:
-            files = ([file_bytes(codec, batch, packed=True)] if packed
-                     else single_files(codec, batch))
-            return files, np.zeros(len(batch), bool)
+    if codec.mode == payload.MODE_FLOAT:  # never guarded: no model of its own to fall back on
+        files = [file_bytes(codec, batch, packed=True)] if packed else single_files(codec, batch)
+        return files, np.zeros(len(batch), bool)
+    if not packed:
         return guarded_single_files(codec, guard, batch)
     frames = [frame for i in range(0, len(batch), FRAME_IMAGES[codec.mode])
               for frame in chunk_frames(codec, guard, batch[i : i + FRAME_IMAGES[codec.mode]])]

@@ -16,6 +16,7 @@ SUCCESSOR = "\x01"
 _LAST_NUMBER = re.compile(r"[0-9]+(?=[^0-9]*$)")
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 
+
 def next_name(name: str) -> str | None:
     """The name after `name` in a numbered series: its last run of ASCII digits plus one,
     keeping at least its width (00099.png -> 00100.png, 9.png -> 10.png); None without a
