@@ -301,11 +301,13 @@ _READERS: dict = {}
 def unpack(path: str | Path, out_dir: Path, *, members: list[str] | None = None,
            salvage: bool = False, threads: int = 1, force: bool = False,
            options: DecodeOptions = DecodeOptions(), label: str | None = None,
-           on_frame: Callable[[int], None] | None = None) -> UnpackSummary:
+           on_frame: Callable[[int], None] | None = None,
+           reader: ArchiveReader | None = None) -> UnpackSummary:
     """Decode a framed archive into out_dir (only the members named, if any). Checks every
     frame needed first: a damaged one is a FormatError naming its members, unless salvage,
-    which writes every intact member and reports the lost ones."""
-    reader = open_archive(path, label)
+    which writes every intact member and reports the lost ones. reader: the archive at path
+    already opened (its index read once); unpack closes it."""
+    reader = reader or open_archive(path, label)
     label = reader.label
     try:
         wanted = set(members) if members else None

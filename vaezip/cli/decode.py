@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -71,41 +72,42 @@ def _decode(sources, output, options, member, salvage, threads, remove, force, v
             quiet) -> None:
     opened = [(s, open_vz(s.path, s.read() if s.path is None else None, s.label))
               for s in sources]  # every file validated before anything is written
-    framed = [s for s, vz in opened if isinstance(vz, ArchiveReader)]
-    for _, vz in opened:
-        if isinstance(vz, ArchiveReader):
-            vz.close()  # unpacked below by path, in worker processes
-    if (member or salvage) and len(framed) != len(sources):
-        raise UsageError("--member and --salvage go with framed archives (vaezip encode "
-                         "--pack writes them)")
-    files = [(s, vz) for s, vz in opened if not isinstance(vz, ArchiveReader)]
-    plans = [decode_targets(s, vz, output, len(sources)) for s, vz in files]
-    check_targets([t for plan in plans for t in plan], [s.path for s in sources], force)
+    with contextlib.ExitStack() as archives:  # closed however this ends (unpack closes too)
+        for _, vz in opened:
+            if isinstance(vz, ArchiveReader):
+                archives.callback(vz.close)
+        framed = [(s, vz) for s, vz in opened if isinstance(vz, ArchiveReader)]
+        if (member or salvage) and len(framed) != len(sources):
+            raise UsageError("--member and --salvage go with framed archives (vaezip encode "
+                             "--pack writes them)")
+        files = [(s, vz) for s, vz in opened if not isinstance(vz, ArchiveReader)]
+        plans = [decode_targets(s, vz, output, len(sources)) for s, vz in files]
+        check_targets([t for plan in plans for t in plan], [s.path for s in sources], force)
 
-    lines, images, failed, written = [], 0, False, []
-    for source in framed:
-        line, count, lost, folder = _unpack(source, output, len(sources), member, salvage,
-                                            threads, force, options)
-        lines.append(line)
-        images += count
-        written.append(folder)
-        failed |= lost
-    models = ModelCache()
-    for (source, vz), targets in zip(files, plans, strict=True):
-        decode_to_files(vz, source.label, targets, options, models, force)
-        written += targets
-        images += len(targets)
-        lines.append(f"{source.label} -> {_where(targets)}")
-    if remove and not failed:
-        remove_inputs([s for s in sources if s.label != STDIN_LABEL],
-                      [t for t in written if not isinstance(t, Path)])
-    if not quiet and lines:
-        to = sys.stderr if any(STDIO in p for p in plans) else sys.stdout
-        if len(lines) > 1 and not verbose:  # as gzip: a total, not a line per file
-            lines = [f"{len(lines)} files -> {images} image{'s' * (images != 1)}"]
-        print("\n".join(lines), file=to)
-    if failed:
-        raise typer.Exit(1)
+        lines, images, failed, written = [], 0, False, []
+        for source, reader in framed:
+            line, count, lost, folder = _unpack(source, reader, output, len(sources), member,
+                                                salvage, threads, force, options)
+            lines.append(line)
+            images += count
+            written.append(folder)
+            failed |= lost
+        models = ModelCache()
+        for (source, vz), targets in zip(files, plans, strict=True):
+            decode_to_files(vz, source.label, targets, options, models, force)
+            written += targets
+            images += len(targets)
+            lines.append(f"{source.label} -> {_where(targets)}")
+        if remove and not failed:
+            remove_inputs([s for s in sources if s.label != STDIN_LABEL],
+                          [t for t in written if not isinstance(t, Path)])
+        if not quiet and lines:
+            to = sys.stderr if any(STDIO in p for p in plans) else sys.stdout
+            if len(lines) > 1 and not verbose:  # as gzip: a total, not a line per file
+                lines = [f"{len(lines)} files -> {images} image{'s' * (images != 1)}"]
+            print("\n".join(lines), file=to)
+        if failed:
+            raise typer.Exit(1)
 
 
 STDIN_LABEL = "<stdin>"
@@ -137,7 +139,7 @@ def _folders(top: Path, folders: set[str], images: int) -> str:
     return f"{top}/ ({images} image{'s' * (images != 1)}{spread})"
 
 
-def _unpack(source, output, n_inputs, members, salvage, threads, force, options):
+def _unpack(source, reader, output, n_inputs, members, salvage, threads, force, options):
     """A framed archive into its directory, frame by frame (packing.unpack): (summary line,
     images written, whether members were lost, the directory)."""
     if source.label == STDIN_LABEL and not output:
@@ -145,7 +147,7 @@ def _unpack(source, output, n_inputs, members, salvage, threads, force, options)
     folder = archive_folder(source, output, n_inputs)
     summary = unpack(source.path, folder, members=members, salvage=salvage,
                      threads=threads or cores(), force=force, options=options,
-                     label=source.label)
+                     label=source.label, reader=reader)
     line = f"{source.label} -> {_folders(folder, summary.folders, summary.written)}"
     for name in summary.lost:
         print(f"vaezip: lost: {source.label}: {name}", file=sys.stderr)
