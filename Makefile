@@ -27,7 +27,8 @@ test: $(STAMP)
 # kernels, one thread, NumPy without AVX-512. CI runs this after `make test`.
 FOREIGN_TESTS := tests/test_golden.py tests/test_exact.py tests/test_lossless.py \
 	tests/test_nearlossless.py tests/test_groups.py tests/test_codec.py tests/test_entropy.py \
-	tests/test_encode_decode.py tests/test_archive.py tests/test_coded_cli.py tests/test_guard.py
+	tests/test_encode_decode.py tests/test_archive.py tests/test_coded_cli.py tests/test_guard.py \
+	tests/test_your_images.py
 # test_exact's own subprocess test already tries each setting; no need to nest them.
 FOREIGN_PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider $(FOREIGN_TESTS) \
 	--deselect "tests/test_exact.py::test_files_decode_and_encode_identically_under_foreign_cpu_settings"

@@ -202,3 +202,21 @@ def config_mlps(config) -> list[tuple[str, list[int]]]:
     """(parameter prefix, sizes) of every MLP of a model config, as torch_nets names them."""
     heads = [(f"heads.{g}", config.head_sizes(g)) for g in range(config.groups)]
     return [("encoder", config.encoder_sizes()), ("decoder", config.decoder_sizes()), *heads]
+
+
+def make_icon(seed: int, size=(16, 12)):
+    """A small RGBA icon: a coloured disc or square on transparency, some of it half
+    transparent (tests/test_your_images.py and its golden files)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    a = np.zeros((h, w, 4), np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    r, cx, cy = rng.integers(2, 5), rng.integers(4, w - 4), rng.integers(4, h - 4)
+    shape = ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r) if seed % 2 else (
+        (abs(yy - cy) <= r) & (abs(xx - cx) <= r))
+    a[shape, :3] = rng.integers(0, 256, 3)
+    a[shape, 3] = 255
+    a[shape & (yy == cy), 3] = 128  # some partial transparency
+    return Image.fromarray(a, "RGBA")

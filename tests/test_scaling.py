@@ -109,15 +109,19 @@ def test_training_on_a_folder_of_user_images(run_cli, tmp_path):
         Image.fromarray(255 - digit).resize((56, 56)).save(folder / f"{i}.png")
     r = run_cli("train", "--name", "mine", "--dataset", "folder", "--data-dir",
                 tmp_path / "imgs", "--epochs", "2", "--hidden", "32", "--latent-dim", "3",
-                "--device", "cpu", "--quiet")
+                "--device", "cpu")
     assert r.code == 0, r
     assert "on 20 test images" in r.out
     models = json.loads(run_cli("models", "--json").out)
     mine = next(m for m in models if m["name"] == "mine")
     assert mine["training"]["dataset"] == "folder" and mine["training"]["train_images"] == 100
-    data = load_dataset("folder", tmp_path / "imgs", train=True)
+    # A folder model frames its images plainly, in the frame they have: 56x56 gray.
+    assert (mine["frame"], mine["framing"]) == ("56x56 gray", "plain")
+    assert "frame: 56x56 gray, the frame of 120 of the 120 images" in r.err
+    data = load_dataset("folder", tmp_path / "imgs", train=True, frame=(1, 56, 56))
     assert sorted(set(data.labels.tolist())) == sorted(set(labels[:100].tolist()))
-    assert data.images[:, 0].max() == 0  # in model space: white ink on a black background
+    # As they are: dark ink on light paper, not MNIST's white on black.
+    assert data.images.shape == (100, 56 * 56) and data.images[:, 0].min() == 255
 
 
 def test_device_and_precision_errors(run_cli, mini_mnist_dir):

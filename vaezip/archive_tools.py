@@ -5,14 +5,18 @@ never prints.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from vaezip.archives import PackSummary, check_frames, copy_frames_into, open_archive
-from vaezip.errors import FormatError, UsageError
+from vaezip.errors import FormatError, UnknownModelError, UsageError
 from vaezip.format import container
 from vaezip.format.archive import ArchiveReader, ArchiveWriter, is_framed_file, open_vz
 from vaezip.format.index import member_order
+from vaezip.format.payload import PLAIN_FRAMES
+from vaezip.frames.framing import given_back
 from vaezip.frames.sources import Source
+from vaezip.models.registry import find
 from vaezip.pipeline import decode_file
 
 
@@ -60,6 +64,17 @@ def concatenate(inputs: list[str], target: str, *, force: bool = False) -> PackS
     return summary
 
 
+def _placements(vz) -> tuple:
+    """A file's records as the images they describe: plain-framed records are stored
+    relative to their model's frame, which its installed config gives (else "?")."""
+    if PLAIN_FRAMES not in vz.features:
+        return vz.images
+    try:
+        return given_back(find(vz.model).config, vz.images)
+    except UnknownModelError:
+        return tuple(replace(p, width="?", height="?", mode="?") for p in vz.images)
+
+
 def describe(path: Path | None, label: str) -> dict:
     """What a .vz file holds: model, mode, qualities, format, size, frames and members."""
     data = None if path is not None else Source(path, label, label).read()  # stdin
@@ -75,7 +90,7 @@ def describe(path: Path | None, label: str) -> dict:
         {"name": PurePosixPath(label).stem + ".png" if lone else p.name, "frame": i,
          "width": p.width, "height": p.height, "mode": p.mode,
          **({"nondigit": p.nondigit / 100} if p.nondigit else {}),
-         **({"guarded": vz.model} if vz.own_model else {})} for p in vz.images])
+         **({"guarded": vz.model} if vz.own_model else {})} for p in _placements(vz)])
         for i, vz in frames])
     # The archive's own frames say what it is; frames of a second model (the identity
     # guard's near-lossless digits, format 9) are counted apart.

@@ -1,7 +1,7 @@
 """The path of an image, one way down and back, shared by the CLI and the Python API:
 
-encode:  sources -> imaging (model space + placement) -> Batch -> codec -> container -> bytes
-decode:  bytes -> container.loads -> codec.decode -> model decoder -> imaging.restore -> images
+encode:  sources -> frames (the model's frame + placement) -> Batch -> codec -> format -> bytes
+decode:  bytes -> format.open_vz -> codec.decode -> model decoder -> frames.restore -> images
 
 Library code: raises VaezipError subclasses, never prints. Options are named as the
 Python API names them (quality, lossless, float_latents, digit); the CLI maps them to flags.
@@ -30,15 +30,8 @@ from vaezip.fileio import write_output
 from vaezip.format import container, payload
 from vaezip.format.archive import FRAME_IMAGES, framed_bytes
 from vaezip.format.writer import file_bytes, single_files
-from vaezip.frames.digit import (
-    Placement,
-    exact_image,
-    exact_levels,
-    image_bytes,
-    native_image,
-    prepare,
-    restore,
-)
+from vaezip.frames import framing
+from vaezip.frames.digit import image_bytes
 from vaezip.frames.sources import STDIO, Source
 from vaezip.models.detector import CALIBRATION_QUANTILE
 from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
@@ -86,6 +79,9 @@ class EncodeOptions:
         model = load(entry.name)
         if near:
             return codec_class("near-lossless")(model, self.max_error)
+        if self.float_latents and model.config.framing != "digit":
+            raise OptionError(Option("float_latents"), " is for the digit models' files; "
+                              f"{entry.name!r} frames images plainly: use the coded default")
         mode = "float" if self.float_latents else default_mode(model, self.lossless)
         if self.quality is not None and mode != "quantised":
             raise OptionError(Option("quality"), " applies to coded .vz files; ", *(
@@ -122,6 +118,7 @@ def read_batch(sources: list[Source], codec: Codec, digit: int | None = None,
     file: InputErrors names them all, and callers write nothing."""
     pixels, levels, images, sizes, warnings, errors = [], [], [], [], [], []
     lossless = codec.takes_levels
+    config = codec.model.config
     for source in sources:
         try:
             content = source.read()
@@ -129,13 +126,13 @@ def read_batch(sources: list[Source], codec: Codec, digit: int | None = None,
                 raise ImageError(f"{source.label}: already a .vz file (vaezip decode turns it "
                                  f"back into an image)")
             if lossless:
-                row = exact_levels(content, source.label, codec.mode)
+                row = framing.exact_levels(config, content, source.label, codec.mode)
                 levels.append(row)
                 pixels.append(row.astype(np.float32) / 255)
-                images.append(Placement(name=source.name))
+                images.append(framing.exact_placement(config, source.name))
             else:
-                item = prepare(content, source.name, label=source.label)
-                pixels.append(item.pixels.reshape(-1))
+                item = framing.prepare(config, content, source.name, label=source.label)
+                pixels.append(item.pixels)
                 images.append(replace(item.placement, digit=digit))
                 warnings += item.warnings
             sizes.append(source.size(content))
@@ -165,9 +162,13 @@ def _score_nondigits(model, pixels: np.ndarray, posterior, images: list,
     warnings = []
     for i in np.flatnonzero((hundredths > 100) & pixels.any(axis=1)):
         images[i] = replace(images[i], nondigit=int(hundredths[i]))
-        warnings.append(f"{sources[i].label}: does not look like a digit (score "
-                        f"{hundredths[i] / 100:.2f}; {CALIBRATION_QUANTILE:.1%} of training "
-                        f"digits score under 1): a lossy decoding will not resemble it")
+        unlike, typical = (("does not look like a digit", "training digits")
+                           if model.config.framing == "digit" else
+                           (f"unlike the images model {model.name} was trained on",
+                            "its training images"))
+        warnings.append(f"{sources[i].label}: {unlike} (score {hundredths[i] / 100:.2f}; "
+                        f"{CALIBRATION_QUANTILE:.1%} of {typical} score under 1): a lossy "
+                        f"decoding will not resemble it")
     return warnings
 
 
@@ -239,27 +240,29 @@ def decode_file(vz: payload.VzFile, label: str, options: DecodeOptions = DecodeO
     pairs of just those members (the others are not run through the decoder)."""
     model = (models or ModelCache()).get(vz, label)
     decoded = for_file(vz, model).decode(vz, label)
+    config = model.config
+    placements = framing.given_back(config, vz.images)
     rows = range(len(vz)) if only is None else [
-        i for i, p in enumerate(vz.images) if p.name in only]
+        i for i, p in enumerate(placements) if p.name in only]
     if isinstance(decoded, Pixels):
         if options.sample or options.size or options.native:
             raise OptionError(f"{label}: a {vz.mode} file decodes to "
                               f"{'its exact' if vz.mode == 'lossless' else '8-bit'} pixels; ",
                               Option("sample"), ", ", Option("size"), " and ",
                               Option("native"), " do not apply")
-        images = [exact_image(decoded.levels[i]) for i in rows]
+        images = [framing.exact_image(config, decoded.levels[i]) for i in rows]
     else:
         pixels = decode_latents(decoded, vz, model, options.sample, options.seed, rows)
-        images = [render(pixels[k], vz.images[i], options.native, options.size)
+        images = [render(config, pixels[k], placements[i], options.native, options.size)
                   for k, i in enumerate(rows)]
     if only is None:
         return images
-    return [(vz.images[i].name, image) for i, image in zip(rows, images, strict=True)]
+    return [(placements[i].name, image) for i, image in zip(rows, images, strict=True)]
 
 
 def decode_latents(latents: Latents, vz: payload.VzFile, model, sample: bool = False,
                    seed: int = 0, rows=None) -> np.ndarray:
-    """The decoder's output for each image (or just the rows given): float32 [N, 28, 28]
+    """The decoder's output for each image (or just the rows given): float32 [N, D]
     in [0, 1]. The posterior mean by default; with sample=True, a draw z ~ N(mu, sigma^2)
     (seeded; drawn for every image, so a row's draw does not depend on which rows run)."""
     z = latents.mu
@@ -271,12 +274,14 @@ def decode_latents(latents: Latents, vz: payload.VzFile, model, sample: bool = F
     return model.decode(z[rows], digits)
 
 
-def render(pixels: np.ndarray, placement, native: bool, size: tuple[int, int] | None):
-    """One decoded image as the user gave it (or 28x28 with native, or at size)."""
+def render(config, pixels: np.ndarray, placement, native: bool,
+           size: tuple[int, int] | None):
+    """One decoded image as the user gave it (or the model's frame with native, or at
+    size)."""
     if native:
-        image = native_image(pixels)
+        image = framing.native_image(config, pixels)
         return image if size is None else image.resize(size)
-    return restore(pixels, placement, size=size)
+    return framing.restore(config, pixels, placement, size=size)
 
 
 def decoded_name(stored: str) -> str:

@@ -38,16 +38,18 @@ def models_cmd(
     names = [e.name + roles.get(e.name, ("", ""))[0] + (" (user)" if e.kind == "user" else "")
              for e in entries]
     width = max([22, *map(len, names)])
-    print(f"{'name':<{width}} {'arch/likelihood':<15} {'K':>3} {'params':>6} {'size':>6} "
-          f"{'-ELBO':>14} {'PSNR':>5}")
+    print(f"{'name':<{width}} {'frame':<11} {'arch/likelihood':<15} {'K':>3} {'params':>6} "
+          f"{'size':>6} {'-ELBO':>14} {'PSNR':>5}")
     for e, name in zip(entries, names, strict=True):
         c = e.config
         arch = c.arch if c.arch == "ae" else f"{c.arch}/{c.likelihood}"
-        print(f"{name:<{width}} {arch:<15} {c.latent_dim:>3} "
+        print(f"{name:<{width}} {c.frame_text:<11} {arch:<15} {c.latent_dim:>3} "
               f"{e.num_params / 1e6:>5.1f}M {_size(e.path):>6} {_elbo(e):>14} "
               f"{_num(e.metrics.get('psnr'), 1):>5}")
     legend = ("; ".join(f"{mark} {what}" for mark, what in sorted(set(roles.values())))
-              + ". -ELBO on the 10,000 MNIST test images, in nats per image (nats*: without "
+              + ". frame: what every image is coded as (a digit model's 28x28 gray: MNIST's crop, "
+              "fit and centre). -ELBO on each model's test images (the shipped: the 10,000 "
+              "MNIST test digits), in nats per image (nats*: without "
               "the Gaussian's constant) or bits per dimension; PSNR in dB. `vaezip models "
               "NAME` shows one model in full.")
     print("\n" + textwrap.fill(legend, 80))
@@ -95,9 +97,10 @@ def _show(e, as_json: bool) -> None:
         + (f", {c.mixture} mixture components" if c.mixture else "")
         + (f", pixels in {c.groups} groups" if c.groups else "")
         + (f", {c.classes} classes" if c.classes else "") + f"; {e.num_params:,} parameters",
+        f"  frame      {c.frame_text}, {c.framing} framing",
         f"  coded .vz  {coded}",
         "  nondigit   " + (f"warns above squared distance {e.nondigit_threshold:.1f} from the "
-                           f"nearest of {len(e.nondigit.class_means)} digit classes "
+                           f"nearest of {len(e.nondigit.class_means)} training classes "
                            f"({len(e.nondigit.features)} features)"
                            if e.nondigit else "no detector: encoding gives no such warning"),
         _wrap("  training   ", ", ".join(f"{k} {v}" for k, v in sorted(e.training.items())

@@ -10,7 +10,8 @@ from vaezip.cli._app import app
 from vaezip.cli._options import FORCE
 from vaezip.errors import UsageError
 from vaezip.fileio import atomic_write_bytes, check_writable
-from vaezip.frames.digit import image_bytes, native_image
+from vaezip.frames.digit import image_bytes
+from vaezip.frames.framing import native_image
 from vaezip.models.registry import GENERATIVE_MODEL, find, load_model
 from vaezip.pipeline import check_digit
 from vaezip.training.datasets import grid_png_bytes
@@ -56,8 +57,8 @@ def sample_cmd(
     labels = _digit_labels(net, n, digit)
     with torch.inference_mode():
         images = net.decode(net.prior_sample(n, gen, temperature), labels)  # [n, D]
-    side = net.config.image_side
-    images = images.reshape(n, side, side)
+    channels, height, width = net.config.frame
+    images = images.reshape(n, channels, height, width)
     what = f"{n} samples" + ("" if digit is None else f" of the digit {digit}")
     if grid:
         png = grid_png_bytes(images, nrow=min(n, 8), scale=scale)
@@ -65,8 +66,8 @@ def sample_cmd(
         print(f"{output}: {what} from {entry.name} (seed {seed}), {len(png)} bytes")
         return
     for target, image in zip(targets, images.numpy(), strict=True):
-        image = native_image(image)
-        image = image.resize((side * scale,) * 2, Image.Resampling.NEAREST)
+        image = native_image(net.config, image.reshape(-1))
+        image = image.resize((width * scale, height * scale), Image.Resampling.NEAREST)
         atomic_write_bytes(target, image_bytes(image), force=force)
     print(f"{output}/: {what} from {entry.name} (seed {seed})")
 

@@ -12,7 +12,8 @@ from vaezip.errors import ModelExistsError, UsageError, VaezipError
 from vaezip.models.config import ModelConfig
 from vaezip.models.registry import is_shipped, user_home, user_models_dir, validate_name
 from vaezip.training.checkpoint import checkpoint_settings
-from vaezip.training.datasets import default_data_dir
+from vaezip.training.datasets import default_data_dir, framing_of, mnist_present
+from vaezip.training.folders import image_paths, load_folder, parse_frame
 from vaezip.training.loop import TrainCallbacks, set_threads
 from vaezip.training.register import train_and_register
 from vaezip.training.settings import TrainSettings
@@ -69,6 +70,40 @@ def _train_callbacks(quiet: bool, name: str):
     return TrainCallbacks(on_start=on_start, on_batch=on_batch, on_epoch=on_epoch), progress
 
 
+def _default_dataset(data_dir: Path | None) -> str:
+    """folder where --data-dir holds images and no MNIST; mnist otherwise."""
+    if data_dir is None or mnist_present(data_dir) or not data_dir.is_dir():
+        return "mnist"
+    return "folder" if any(True for _ in image_paths(data_dir)[:1]) else "mnist"
+
+
+def _folder_frame(dataset: str, data_dir: Path | None, frame: str | None,
+                  channels: str | None, quiet: bool) -> dict:
+    """The config fields of a folder model's frame, from the data or the flags (said on
+    stderr, with the split and any files skipped)."""
+    if dataset != "folder":
+        if frame is not None or channels is not None:
+            raise UsageError("--frame and --channels are for a folder of your images "
+                             "(--data-dir); the torchvision sets are 28x28 gray")
+        return {}
+    if data_dir is None:
+        raise UsageError("--dataset folder needs --data-dir, the folder of your images")
+    try:
+        size, count = parse_frame(frame, channels)
+    except ValueError as exc:
+        raise UsageError(f"--frame/--channels: {exc}") from None
+    data = load_folder(data_dir, size, count)
+    log(f"frame: {data.chosen}; {len(data.train):,} training and {len(data.test):,} test "
+        f"images ({data.split})" + (f"; {data.duplicates:,} duplicates left out"
+                                    if data.duplicates else ""), quiet)
+    if data.skipped:
+        log(f"skipped {len(data.skipped):,} unreadable files: " + "; ".join(data.skipped[:3])
+            + (" ..." if len(data.skipped) > 3 else ""), quiet)
+    f = data.frame
+    return dict(channels=f.channels, image_side=f.height,
+                frame_width=0 if f.width == f.height else f.width)
+
+
 def run_training_job(name, config, settings, data_dir, checkpoint, out_path, *, resume, force,
                      device, limit, store_dtype, quiet, download=True):
     """The training job with its progress display."""
@@ -93,6 +128,12 @@ def train_cmd(
     groups: int = typer.Option(0, "--groups", help="With --likelihood logistic: predict the "
                                "pixels in 4, 16 or 64 groups, each seeing the ones before "
                                "(better lossless rates; 0: all at once)."),
+    context: int = typer.Option(0, "--context", help="With --groups: local heads that see "
+                                "the pixels within this radius, shared by every position "
+                                "(best for small sets of images; 0: dense heads)."),
+    lossless_model: bool = typer.Option(False, "--lossless-model", help="The recipe for a "
+                                        "lossless model of your images: --likelihood "
+                                        "logistic --groups 16 --context 2, 128 wide."),
     epochs: int = typer.Option(None, "--epochs", help="Epochs in all [default: 20]."),
     batch_size: int = typer.Option(128, "--batch-size", help="Images per step, per process."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-decayed)."),
@@ -106,11 +147,17 @@ def train_cmd(
     dropout: float = typer.Option(0.0, "--dropout", help="With --groups: dropout on the "
                                   "decoder's hidden units while training (0: none)."),
     dataset: str = typer.Option(
-        "mnist", "--dataset",
-        help="mnist | fashion-mnist | kmnist | emnist-digits | folder (images in --data-dir)."),
+        None, "--dataset",
+        help="mnist | fashion-mnist | kmnist | emnist-digits | folder (your images in "
+        "--data-dir) [default: folder when --data-dir holds images and no MNIST, else mnist]."),
+    frame: str = typer.Option(None, "--frame", help="A folder model's frame, WIDTHxHEIGHT "
+                              "(8-128 each) [default: the size most images have]."),
+    channels: str = typer.Option(None, "--channels", help="A folder model's channels: gray, "
+                                 "gray+alpha, rgb or rgba [default: what most images have]."),
     precision: str = typer.Option(
         "auto", "--precision", help="auto | fp32 | bf16 | fp16 (mixed precision on CUDA)."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Where MNIST is (or goes) "
+    data_dir: Path = typer.Option(None, "--data-dir", help="A folder of your images (read "
+        "recursively; its train/ and test/ if it has both), or where MNIST is (or goes) "
         "[default: $VAEZIP_DATA, else ~/.local/share/vaezip/data]."),
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Fetch MNIST into --data-dir when it is missing."),
@@ -123,7 +170,8 @@ def train_cmd(
     force: bool = typer.Option(False, "--force", help="Replace an existing model or run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Train a model on MNIST and register it under --name."""
+    """Train a model on MNIST, another dataset or a folder of your images, and register it
+    under --name."""
     try:
         validate_name(name)
     except VaezipError as exc:
@@ -151,9 +199,15 @@ def train_cmd(
                 f"a run of {name!r} has a checkpoint ({checkpoint}); pass --resume to "
                 f"continue it or --force to start over"
             )
+        dataset = dataset or _default_dataset(data_dir)
+        if lossless_model:
+            likelihood, groups, context = "logistic", groups or 16, context or 2
+            hidden = hidden if hidden != "512,512" else "128,128"
+        frame_fields = _folder_frame(dataset, data_dir, frame, channels, quiet)
         try:
             config = ModelConfig(arch=arch, likelihood=likelihood, latent_dim=latent_dim,
-                                 hidden=_parse_hidden(hidden), groups=groups)
+                                 hidden=_parse_hidden(hidden), groups=groups, context=context,
+                                 framing=framing_of(dataset), **frame_fields)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         settings = TrainSettings(epochs=20 if epochs is None else epochs,

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vaezip.codecs.entropy import CDF_POINTS, CDF_RANGE, normal_cdf
-from vaezip.models.config import LEVELS, mlp_parameter_names
+from vaezip.models.config import LEVELS, context_parts, mlp_parameter_names
 
 ACT_BITS = 14  # hidden activations: integers in units of 2^-14
 WEIGHT_BITS = 16  # weights: integers in units of 2^-16
@@ -153,17 +153,24 @@ class ExactModel:
         self.config = config
         self._encoder = self._layers(tensors, "encoder", config.encoder_sizes(), encoder=True)
         self._decoder = self._layers(tensors, "decoder", config.decoder_sizes())
-        self._heads = [self._layers(tensors, f"heads.{g}", config.head_sizes(g),
-                                    levels=config.head_sizes(g)[0] - config.hidden[0])
-                       for g in range(config.groups)]
+        if config.context:  # local heads: the map's features, then centred levels
+            self._heads = [self._layers(tensors, f"heads.{g}", config.head_sizes(g),
+                                        centred=config.head_sizes(g)[0] - config.map_features)
+                           for g in range(config.groups)]
+        else:
+            self._heads = [self._layers(tensors, f"heads.{g}", config.head_sizes(g),
+                                        levels=config.head_sizes(g)[0] - config.hidden[0])
+                           for g in range(config.groups)]
         self.pixel_groups = [np.asarray(g) for g in config.pixel_groups()]
 
     @staticmethod
-    def _layers(tensors, prefix, sizes, encoder=False, levels=0):
+    def _layers(tensors, prefix, sizes, encoder=False, levels=0, centred=0):
         """Each layer as (integer weights [in, out], integer bias, scale back to 2^-14).
         The first layer's inputs are activations, except: the encoder's, pixel levels
-        0..255 that the float model sees as v / 255; and a group head's last `levels`
-        inputs, levels that the float model sees as 2 v / 255 - 1."""
+        0..255 that the float model sees as v / 255; a group head's last `levels`
+        inputs, levels that the float model sees as 2 v / 255 - 1; and a local head's
+        last `centred` inputs, u = 2 v - 255 (0 where not yet decoded) that the float model
+        sees as u / 255."""
         layers = []
         for i, (w, b) in enumerate(mlp_parameter_names(prefix, sizes)):
             weight = tensors[w].astype(np.float64).T  # [in, out]
@@ -178,6 +185,11 @@ class ExactModel:
                 b_int = np.round(bias * 2.0**OUT_BITS)
                 shift = WEIGHT_BITS
                 in_max = np.full(len(weight), float(ACT_MAX if i else (1 << ACT_BITS) * 8))
+                if i == 0 and centred:  # u / 255: weights in units of 2^-30 * 255
+                    split = len(weight) - centred
+                    w_int[split:] = np.round(weight[split:] * (2.0**OUT_BITS / 255))
+                    in_max[:split] = ACT_MAX
+                    in_max[split:] = 255
                 if i == 0 and levels:  # 2 v / 255 - 1 = v (2 / 255) - 1: fold the -1
                     split = len(weight) - levels
                     level = np.round(weight[split:] * (2.0**(OUT_BITS + 1) / 255))
@@ -266,9 +278,30 @@ class ExactModel:
         return self._masses(self._head_sums(group, h, levels), starts)
 
     def _head_sums(self, group: int, h: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """Group g's head on h and the levels of groups 0 .. g-1: its last layer's sums."""
+        """Group g's head on h and the levels of groups 0 .. g-1: its last layer's sums
+        [n, 3 M |g|]."""
+        if self.config.context:
+            return self._local_sums(group, h, levels)
         seen = [levels[:, p].astype(np.float64) for p in self.pixel_groups[:group]]
         return self._run(self._heads[group], np.concatenate([h, *seen], axis=1))
+
+    def _local_sums(self, group: int, h: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """A local head (config.context) at every position of group g, on the trunk's map
+        h [n, F * H * W] and the levels of groups 0 .. g-1 (as u = 2 v - 255, 0 elsewhere
+        and outside the frame): as models.LocalGroupVAE, in integers."""
+        c = self.config
+        n, r = len(h), c.context
+        known = np.zeros((n, c.input_dim), np.float64)
+        for p in self.pixel_groups[:group]:
+            known[:, p] = 2 * levels[:, p].astype(np.float64) - 255
+        padded = np.pad(known.reshape(n, c.channels, c.height, c.width),
+                        ((0, 0), (0, 0), (r, r), (r, r)))
+        fmap = h.reshape(n, c.map_features, c.height, c.width)
+        x = np.concatenate(context_parts(c, group, fmap, padded), axis=1)  # [n, I, h, w]
+        rows, cols = x.shape[2:]
+        acc = self._run(self._heads[group], x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]))
+        acc = acc.reshape(n, rows, cols, 3, c.mixture, c.channels)
+        return acc.transpose(0, 3, 4, 5, 1, 2).reshape(n, -1)
 
     def all_group_masses(self, h: np.ndarray, levels: np.ndarray,
                          starts: np.ndarray | None = None) -> list[np.ndarray]:

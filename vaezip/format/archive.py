@@ -49,7 +49,7 @@ from vaezip.format.binary import header_bytes, header_length, read_uvarint
 from vaezip.format.container import frame_number, is_framed, is_framed_bytes, loads
 from vaezip.format.index import index_bytes, index_lists
 from vaezip.format.names import check_name, is_model_name
-from vaezip.format.payload import COMPACT_INDEX_VERSION, VzFile, parse_payload
+from vaezip.format.payload import COMPACT_INDEX, VzFile, declared_features, parse_payload
 
 # Images per frame, by mode: small enough that --member decodes little and processes share
 # the work evenly, large enough that a frame's fixed cost stays below 0.1 B per image:
@@ -68,9 +68,13 @@ def frame_tensor(index: int, model: str | None = None) -> str:
     return str(index) if model is None else f"{index}:{model}"
 
 
-def _compact_frame(payload: bytes) -> bool:
-    """Whether a frame's payload is version 10: its archive's index is compact."""
-    return bool(payload) and payload[0] >> 4 == COMPACT_INDEX_VERSION
+def _compact_frame(head: bytes) -> bool:
+    """Whether a frame's payload (or its first bytes) declares that its archive's index
+    is compact (version 10, or the feature in its set)."""
+    try:
+        return COMPACT_INDEX in declared_features(head)[0]
+    except (ValueError, FormatError):
+        return False
 
 
 def _index_name(names) -> str | None:
@@ -240,8 +244,7 @@ class ArchiveReader:
         sizes = [self._payload_size(i) for i in range(frames)]
         data = self._tensor(self.model)
         try:
-            compact = any(self._frame_version(i) == COMPACT_INDEX_VERSION
-                          for i in range(frames))
+            compact = any(_compact_frame(self._frame_head(i)) for i in range(frames))
             lists = index_lists(data, compact)
             if len(lists) != frames:
                 raise ValueError("shape")
@@ -260,20 +263,20 @@ class ArchiveReader:
                               self._own.get(i))
                     for i in range(frames)], True
 
-    def _frame_version(self, i: int) -> int | None:
-        """The version nibble of frame i (None for an empty frame), read alone."""
+    def _frame_head(self, i: int) -> bytes:
+        """The first bytes of frame i, read alone: its fixed header and feature set."""
         name = self._tensors[i]
         if self._bytes is not None:
-            head = self._bytes[name][:1]
-        else:
-            head = self._handle.get_slice(name)[0:1]
-        return int(head[0]) >> 4 if len(head) else None
+            return self._bytes[name][:16].tobytes()
+        handle = self._handle.get_slice(name)
+        return bytes(handle[0 : min(16, handle.get_shape()[0])])
 
     def _frame_count(self, i: int) -> int:
         """A frame's image count from its own header (0 where that is unreadable)."""
         try:
-            return read_uvarint(self.frame_bytes(i), 6)[0]
-        except ValueError:
+            payload = self.frame_bytes(i)
+            return read_uvarint(payload, declared_features(payload)[1])[0]
+        except (ValueError, FormatError):
             return 0
 
     def _payload_size(self, i: int) -> int:

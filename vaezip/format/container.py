@@ -46,10 +46,12 @@ from vaezip.format.payload import (
     FORMAT_KEY,
     HASH_CHARS,
     MODE_FLOAT,
+    SHORT_NAME,
     SHORT_VERSION,
     VzFile,
     check_version,
     coded_payload,
+    declared_features,
     parse_payload,
 )
 from vaezip.format.records import images_from_json, placement_record
@@ -92,13 +94,15 @@ def dumps_float(model: str, model_hash: str, mu: np.ndarray, sigma: np.ndarray,
 
 def dumps_coded(model: str, model_hash: str, check: bytes, quality: int,
                 images: list[Placement], packed: bool, stream: bytes,
-                mode: str = "quantised", version: int = CODED_VERSION) -> bytes:
+                mode: str = "quantised", version: int = CODED_VERSION,
+                features: frozenset[str] = frozenset()) -> bytes:
     """The bytes of a coded .vz file (versions 3-8) holding an ANS stream of len(images)
     images: one uint8 tensor, named after the model (a single file of a shipped model: by
     its alias, version 8), holding coded_payload."""
     short = None if packed else SHORT_NAME_OF.get(model)
     payload = coded_payload(model_hash, check, quality, images, stream, mode, version,
-                            packed=packed, short_name=short is not None)
+                            packed=packed,
+                            features=features | ({SHORT_NAME} if short else set()))
     header = {short or model: {"dtype": "U8", "shape": [len(payload)],
                       "data_offsets": [0, len(payload)]}}
     return header_bytes(header) + payload
@@ -211,7 +215,10 @@ def loads(data: bytes, label: str) -> VzFile:
 def _load_coded(tensors: dict, label: str) -> VzFile:
     ((model, array),) = tensors.items()
     payload = array.tobytes() if array.ndim == 1 else b""
-    short = bool(payload) and payload[0] >> 4 == SHORT_VERSION
+    try:
+        short = SHORT_NAME in declared_features(payload)[0]
+    except (ValueError, FormatError):
+        short = False  # parse_payload says what is wrong
     if short != (model in SHORT_NAMES):
         raise FormatError(f"{label}: " + (
             f"a version {SHORT_VERSION} file must name its model by a short alias, not "

@@ -32,8 +32,9 @@ FORMAT_KEY = "vaezip"
 # archives; 6: records may carry a "nondigit" score; 7: near-lossless; 8: one-letter
 # names of shipped models in single coded files; 9: archive frames coded with a model of
 # their own (the identity guard's near-lossless digits), placed among their chunk's;
-# 10: the frames of archives whose index codes numbered names compactly
-FORMAT_VERSION = 10
+# 10: the frames of archives whose index codes numbered names compactly; 11: a feature
+# set follows the fixed header (FEATURES_VERSION): every feature since is a bit there
+FORMAT_VERSION = 11
 FLOAT_VERSION = 2  # the newest float layout: version 2 with digits, else written as 1
 CODED_VERSION = 3  # quantised latents, and lossless files whose coder used floats
 EXACT_VERSION = 4  # lossless files coded with integer arithmetic (codecs/exact.py)
@@ -58,6 +59,20 @@ OWN_MODEL_VERSION = 9
 # otherwise read as the frame version the mode would have (base_version). A version 9
 # frame keeps its own number: an archive's index is compact when any frame is version 10.
 COMPACT_INDEX_VERSION = 10
+# From here on, a new feature is a bit of a feature set, not a version: a payload whose
+# version nibble is 11 carries the set (LEB128) as the first bytes after its fixed
+# header, and reads as the version its mode would otherwise have (base_version). Versions
+# 8-10 stand for the feature sets they introduced, so every file reads the same way. A
+# reader refuses a set with a bit it does not know, as older readers refuse version 11.
+FEATURES_VERSION = 11
+SHORT_NAME, OWN_MODEL, COMPACT_INDEX, PLAIN_FRAMES = (
+    "short-name", "own-model", "compact-index", "plain-frames")
+# plain-frames: the records are those of plain framing (frames/plain.py): the image's
+# size and mode, no crop box; the model's frame says where it sits.
+FEATURE_BITS = {SHORT_NAME: 1, OWN_MODEL: 2, COMPACT_INDEX: 4, PLAIN_FRAMES: 8}
+LEGACY_FEATURES = {SHORT_VERSION: frozenset({SHORT_NAME}),
+                   OWN_MODEL_VERSION: frozenset({OWN_MODEL}),
+                   COMPACT_INDEX_VERSION: frozenset({COMPACT_INDEX})}
 MODE_QUANTISED, MODE_LOSSLESS, MODE_NEAR = 0, 1, 2
 FLAG_PACKED, FLAG_PLACEMENTS, FLAG_PLAIN = 1, 2, 4  # FLAG_PLAIN: records not compressed
 FLAG_POSITIONS = 8  # version 9 frames: the members' positions follow the image count
@@ -89,9 +104,10 @@ class VzFile:
     checksum: int = 0  # coded layout: the CRC-32 stored in the file
     body: bytes = field(default=b"", repr=False)  # coded: the bytes after the fixed header
     stream: bytes = field(default=b"", repr=False)  # coded: the ANS stream
-    short_name: bool = False  # a version 8 file: `version` is then the one it is read as
-    own_model: bool = False  # a version 9 frame: likewise
-    compact_index: bool = False  # a version 10 frame: likewise
+    # Coded layout: the format features it uses (FEATURE_BITS); `version` is then the
+    # version it reads as, and declared_version the nibble its bytes hold.
+    features: frozenset[str] = frozenset()
+    declared: int = 0
     # A version 9 frame's members' positions in the listing of the frame before it and
     # this one, merged (index.merge_listing); None: they follow that frame's members.
     positions: tuple[int, ...] | None = None
@@ -99,11 +115,19 @@ class VzFile:
     @property
     def declared_version(self) -> int:
         """The version the file's bytes declare (what `vaezip list` shows)."""
-        if self.own_model:
-            return OWN_MODEL_VERSION
-        if self.compact_index:
-            return COMPACT_INDEX_VERSION
-        return SHORT_VERSION if self.short_name else self.version
+        return self.declared or self.version
+
+    @property
+    def short_name(self) -> bool:
+        return SHORT_NAME in self.features
+
+    @property
+    def own_model(self) -> bool:
+        return OWN_MODEL in self.features
+
+    @property
+    def compact_index(self) -> bool:
+        return COMPACT_INDEX in self.features
 
     def __len__(self) -> int:
         return len(self.images)
@@ -127,19 +151,17 @@ def coded_checksum(mode: str, model_hash: str, check: bytes, body: bytes,
 
 def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Placement],
                   stream: bytes, mode: str, version: int, *, packed: bool,
-                  named: bool = True, short_name: bool = False, own_model: bool = False,
-                  positions: list[int] | None = None, compact_index: bool = False) -> bytes:
+                  named: bool = True, features: frozenset[str] = frozenset(),
+                  positions: list[int] | None = None) -> bytes:
     """The coded bytes of len(images) images: two bytes of nibbles, the CRC-32, then the
-    count (packed), the placement records and the stream. A lone image's record leaves
-    out its name (it decodes to the file's name), and so do a frame's (named=False: the
-    archive's index holds them); records equal to the default (a 28x28 MNIST-style digit)
-    are not stored where nothing else needs them. Records are LZMA2-compressed where that
-    is shorter. short_name: the file names its model by alias (version 8 in the version
-    nibble; everything else, the checksum included, as `version`). own_model: an archive
-    frame of a model other than the archive's (version 9 likewise), with positions: its
-    members' places among the previous frame's (strictly increasing). compact_index: a
-    frame of the archive's own model in an archive whose index is compact (version 10
-    likewise)."""
+    feature set (where one is declared), the count (packed), the placement records and the
+    stream. A lone image's record leaves out its name (it decodes to the file's name), and
+    so do a frame's (named=False: the archive's index holds them); records equal to the
+    default (a 28x28 MNIST-style digit) are not stored where nothing else needs them.
+    Records are LZMA2-compressed where that is shorter. features: what the payload uses
+    (FEATURE_BITS; own-model: an archive frame of a model other than the archive's, with
+    positions: its members' places among the previous frame's, strictly increasing).
+    `version` is what the mode reads as; the nibble says more where features are used."""
     records = [placement_record(p) for p in images]
     if mode == MODE_NAMES[MODE_QUANTISED] and any(p.nondigit is not None for p in images):
         version = SCORED_VERSION
@@ -148,6 +170,12 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
             record.pop("name")
     flags = FLAG_PACKED if packed else 0
     body = bytearray()
+    # A feature set that one of versions 8-10 stands for is written as that version, so
+    # that files readable by older vaezips stay so; any other goes in the bytes.
+    legacy = [v for v, f in LEGACY_FEATURES.items() if f == features]
+    nibble = legacy[0] if legacy else FEATURES_VERSION if features else version
+    if nibble == FEATURES_VERSION:
+        body += uvarint(sum(FEATURE_BITS[f] for f in features))
     if packed:
         body += uvarint(len(images))
     if positions is not None:  # as gaps: small numbers, one byte each
@@ -163,10 +191,23 @@ def coded_payload(model_hash: str, check: bytes, quality: int, images: list[Plac
     body += stream
     checksum = coded_checksum(mode, model_hash, check, bytes(body), version)
     # Nibbles, since every byte counts in a ~100-byte file: version | mode, flags | quality.
-    nibble = (OWN_MODEL_VERSION if own_model else COMPACT_INDEX_VERSION if compact_index
-              else SHORT_VERSION if short_name else version)
     return bytes([nibble << 4 | MODE_NUMBERS[mode], flags << 4 | quality]) + struct.pack(
         "<I", checksum) + bytes(body)
+
+
+def declared_features(payload: bytes) -> tuple[frozenset[str], int]:
+    """The features a payload declares (by its version nibble, or its feature set), and
+    where the rest of its body starts. ValueError where the set is truncated; FormatError
+    where it has a bit this vaezip does not know."""
+    version = payload[0] >> 4 if payload else 0
+    if version != FEATURES_VERSION:
+        return LEGACY_FEATURES.get(version, frozenset()), CODED_HEADER
+    bits, pos = read_uvarint(payload, CODED_HEADER)
+    known = {f for f, bit in FEATURE_BITS.items() if bits & bit}
+    if bits & ~sum(FEATURE_BITS.values()):
+        raise FormatError(f"format features {bits & ~sum(FEATURE_BITS.values()):#x} are newer "
+                          f"than this vaezip reads; upgrade vaezip")
+    return frozenset(known), pos
 
 
 def base_version(mode: int, scored: bool, frame: bool = False) -> int:
@@ -190,24 +231,32 @@ def parse_payload(model: str, payload: bytes, label: str,
     version, mode = payload[0] >> 4, payload[0] & 15
     flags, quality = payload[1] >> 4, payload[1] & 15
     check_version(version, label)
-    short = version == SHORT_VERSION
-    if short and (frame or flags & FLAG_PACKED):
-        raise FormatError(f"{label}: version {version} is for single files, not archives")
-    compact = version == COMPACT_INDEX_VERSION
-    if compact and (not frame or own_model):
-        raise FormatError(f"{label}: version {version} is for the frames of an archive's own "
-                          f"model")
-    if own_model != (version == OWN_MODEL_VERSION):
+    declared = version
+    try:
+        features, start = declared_features(payload)
+    except ValueError:
+        raise FormatError(f"{label}: truncated or invalid feature set") from None
+    except FormatError as exc:
+        raise FormatError(f"{label}: {exc}") from None
+    if version == FEATURES_VERSION and not features:
+        raise FormatError(f"{label}: an empty feature set (version {version})")
+    if SHORT_NAME in features and (frame or flags & FLAG_PACKED):
+        raise FormatError(f"{label}: version {SHORT_VERSION} is for single files, not "
+                          f"archives (a short model name)")
+    if COMPACT_INDEX in features and (not frame or own_model):
+        raise FormatError(f"{label}: version {COMPACT_INDEX_VERSION} is for the frames of an "
+                          f"archive's own model (a compact index)")
+    if own_model != (OWN_MODEL in features):
         raise FormatError(f"{label}: " + (
             f"a frame that names its own model must be version {OWN_MODEL_VERSION}, not "
-            f"{version}" if own_model else f"version {version} is for archive frames that "
-            f"name their own model"))
+            f"{version}, or declare it in a feature set" if own_model else
+            f"version {OWN_MODEL_VERSION} is for archive frames that name their own model"))
     if flags & FLAG_POSITIONS and not own_model:
         raise FormatError(f"{label}: member positions in a version {version} payload "
                           f"(they came with version {OWN_MODEL_VERSION})")
     # Checked as the newest version of its mode (quantised: 6, so records may carry scores),
     # and stored as the version it stands for once the records are read (base_version).
-    if (short or own_model or compact) and mode in MODE_NAMES:
+    if features and mode in MODE_NAMES:
         version = base_version(mode, scored=True, frame=frame)
     if version < SCORED_VERSION and frame != (version == FRAME_VERSION):
         raise FormatError(f"{label}: version {version} coded data " + (
@@ -229,7 +278,7 @@ def parse_payload(model: str, payload: bytes, label: str,
         raise FormatError(f"{label}: unknown flags {flags:#04x}")
     (checksum,) = struct.unpack("<I", payload[2:6])
     body = payload[CODED_HEADER:]
-    pos = 0
+    pos = start - CODED_HEADER
 
     def varint(what: str) -> int:
         nonlocal pos
@@ -264,19 +313,18 @@ def parse_payload(model: str, payload: bytes, label: str,
         pos += size
         images = images_from_json({"images": text.decode("utf-8", "replace")}, count, label,
                          lone=not flags & FLAG_PACKED, names=names,
-                         scores=version >= SCORED_VERSION)
+                         scores=version >= SCORED_VERSION, plain=PLAIN_FRAMES in features)
     elif frame:
         images = [Placement(name=name) for name in names]
     else:
         if count != 1:
             raise FormatError(f"{label}: an archive must carry placement records")
         images = [Placement(name=LONE_NAME)]
-    if short or own_model or compact:
+    if features:
         version = base_version(mode, any(p.nondigit is not None for p in images), frame)
     return VzFile(model, MODE_NAMES[mode], tuple(images), bool(flags & FLAG_PACKED),
                   version=version, quality=quality, checksum=checksum, body=bytes(body),
-                  stream=bytes(body[pos:]), short_name=short, own_model=own_model,
-                  compact_index=compact,
+                  stream=bytes(body[pos:]), features=features, declared=declared,
                   positions=None if positions is None else tuple(positions))
 
 

@@ -26,10 +26,12 @@ def placement_record(p: Placement) -> dict:
 
 
 def images_from_json(meta: dict, n: int, label: str, lone: bool = False,
-                     names: list[str] | None = None, scores: bool = False) -> list[Placement]:
+                     names: list[str] | None = None, scores: bool = False,
+                     plain: bool = False) -> list[Placement]:
     """The placement records of meta["images"]; lone: one coded image, whose record
     carries no name (the .vz file names it); names: a frame's, whose records carry none;
-    scores: whether records may carry a nondigit score (version 6 on)."""
+    scores: whether records may carry a nondigit score (version 6 on); plain: records of
+    plain framing (any size, no crop box: the model's frame says where the image sits)."""
     try:
         records = json.loads(meta.get("images", ""))
     except ValueError:
@@ -46,7 +48,8 @@ def images_from_json(meta: dict, n: int, label: str, lone: bool = False,
         records = [{"name": LONE_NAME, **records[0]}]
     if not isinstance(records, list) or len(records) != n:
         raise FormatError(f"{label}: images metadata must list {n} images")
-    images = [_placement(r, f"{label}: image {i}", scores) for i, r in enumerate(records)]
+    images = [_placement(r, f"{label}: image {i}", scores, plain)
+              for i, r in enumerate(records)]
     names = [p.name for p in images]
     if len(set(names)) != len(names):
         raise FormatError(f"{label}: duplicate image names")
@@ -60,7 +63,7 @@ def _int(record: dict, key: str, low: int, high: int, where: str) -> int:
     return value
 
 
-def _placement(record, where: str, scores: bool = False) -> Placement:
+def _placement(record, where: str, scores: bool = False, plain: bool = False) -> Placement:
     if not isinstance(record, dict):
         raise FormatError(f"{where}: not a JSON object")
     unknown = set(record) - {"name", *PLACEMENT_DEFAULTS} | (
@@ -84,7 +87,12 @@ def _placement(record, where: str, scores: bool = False) -> Placement:
     offset = r["offset"]
     if not (isinstance(offset, list) and len(offset) == 2):
         raise FormatError(f"{where}: offset must be [x, y]")
-    if box is None:
+    if plain:
+        if box is not None or offset != [0, 0] or r["polarity"] != PLACEMENT_DEFAULTS[
+                "polarity"]:
+            raise FormatError(f"{where}: a plain-framed image has no crop box, offset or "
+                              f"polarity")
+    elif box is None:
         if (width, height) != (SIDE, SIDE) or offset != [0, 0]:
             raise FormatError(f"{where}: an image without a crop box must be {SIDE}x{SIDE}")
     else:
@@ -105,6 +113,8 @@ def _placement(record, where: str, scores: bool = False) -> Placement:
     placement = Placement(name=name, width=width, height=height, mode=r["mode"],
                           polarity=r["polarity"], background=background, ink=ink, box=box,
                           offset=(0, 0), digit=digit, nondigit=nondigit)
+    if plain:
+        return placement
     sw, sh = placement.scaled_size
     dx = _int(dict(x=offset[0]), "x", 0, SIDE - sw, where)
     dy = _int(dict(y=offset[1]), "y", 0, SIDE - sh, where)

@@ -10,12 +10,16 @@ from __future__ import annotations
 from vaezip.format.container import dumps_coded, dumps_float
 from vaezip.format.payload import (
     CODED_VERSION,
+    COMPACT_INDEX,
     EXACT_VERSION,
     FRAME_VERSION,
     MODE_FLOAT,
     NEAR_VERSION,
+    OWN_MODEL,
+    PLAIN_FRAMES,
     coded_payload,
 )
+from vaezip.frames.framing import stored
 
 # The version each mode's payload is checked as (the version nibble may say more: a short
 # model name, an own-model frame, a compact index; payload.py), in a single file and in
@@ -47,15 +51,27 @@ def frame_bytes(codec, batch, own_model: bool = False,
     its members' positions (version 9); the archive's own frames are version 10 (the
     index is compact)."""
     payload = codec.encode(batch)
+    features = {OWN_MODEL if own_model else COMPACT_INDEX} | model_features(codec.model)
     return coded_payload(
-        codec.model.sha256, codec.check_state(), codec.quality, list(batch.images),
+        codec.model.sha256, codec.check_state(), codec.quality, _records(codec, batch),
         payload.stream, codec.mode, FRAME_VERSIONS[codec.mode], packed=True, named=False,
-        own_model=own_model, positions=positions, compact_index=not own_model)
+        features=frozenset(features), positions=positions)
+
+
+def _records(codec, batch) -> list:
+    return [stored(codec.model.config, p) for p in batch.images]
+
+
+def model_features(model) -> set[str]:
+    """The format features that any payload of model's uses: plain frames for a model
+    that does not use the digit framing."""
+    return set() if model.config.framing == "digit" else {PLAIN_FRAMES}
 
 
 def _file(codec, batch, payload, packed: bool) -> bytes:
-    model, images = codec.model, list(batch.images)
+    model, images = codec.model, _records(codec, batch)
     if codec.mode == MODE_FLOAT:
         return dumps_float(model.name, model.sha256, payload.mu, payload.sigma, images, packed)
     return dumps_coded(model.name, model.sha256, payload.check, codec.quality, images, packed,
-                       payload.stream, mode=codec.mode, version=FILE_VERSION[codec.mode])
+                       payload.stream, mode=codec.mode, version=FILE_VERSION[codec.mode],
+                       features=frozenset(model_features(model)))

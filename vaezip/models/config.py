@@ -14,11 +14,15 @@ from vaezip.errors import ModelFileError
 ARCHS = ("ae", "vae", "cvae")
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 LEVELS = 256  # 8-bit pixels: the discrete likelihood's alphabet
-IMAGE_SIDE = 28  # MNIST's side; every model works in this 28x28 "model space"
+IMAGE_SIDE = 28  # MNIST's side: the digit models' frame is 1 x 28 x 28
+FRAME_SIDES = range(8, 129)  # a frame's height and width, in pixels
+CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # a frame's channels, as Pillow's mode
+FRAMINGS = ("digit", "plain")  # how images come into the frame: vaezip/frames/
 
 
 # Fields added after the first release, with their defaults (see ModelConfig.to_json).
-_LATER_FIELDS = {"classes": 0, "mixture": 0, "groups": 0}
+_LATER_FIELDS = {"classes": 0, "mixture": 0, "groups": 0, "channels": 1, "frame_width": 0,
+                 "framing": "digit", "context": 0, "map_features": 0}
 GROUP_COUNTS = (0, 4, 16, 64)  # pixel groups of a context decoder: 0 (none), or s x s blocks
 
 
@@ -39,8 +43,17 @@ class ModelConfig:
     # Hidden widths of the MLP encoder, input side first; the decoder mirrors them.
     # Two layers of 512 train in seconds per epoch on a laptop CPU.
     hidden: tuple[int, ...] = (512, 512)
-    # Pixels per side of model space (MNIST).
+    # The frame's height in pixels (MNIST's 28 for the digit models).
     image_side: int = IMAGE_SIDE
+    # The frame's width; 0: square (image_side). Kept apart from image_side so that the
+    # shipped models' configs, and so their hashes, stay as they were.
+    frame_width: int = 0
+    # The frame's channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA (CHANNEL_MODES).
+    channels: int = 1
+    # "digit": MNIST's crop, 20x20 fit and centre of mass (frames/digit.py), for models
+    # of handwriting; "plain": images as they are, or resized into the frame with their
+    # aspect kept (frames/plain.py), for everything else. A user's model is "plain".
+    framing: str = "digit"
     # "cvae": encoder and decoder both see the one-hot label; 10 digits. 0 otherwise.
     classes: int = 0
     # Components of the "logistic" likelihood per pixel (0 for the others). 3 lets a pixel
@@ -52,6 +65,16 @@ class ModelConfig:
     # pixel sees its decoded neighbours at the price of `groups` network passes, not 784.
     # 16 took the lossless rate from 1.518 to 1.279 bits/dim after 8 epochs (issue 17).
     groups: int = 0
+    # Local heads (with groups; 0: none, each head sees the whole of every earlier group).
+    # A radius r: each pixel's parameters come from one small network per group, shared by
+    # every position, that sees the (2r + 1)^2 window of pixels around it already decoded
+    # and map_features features of the trunk at its position. Weights shared over positions
+    # learn from every pixel of every image: what a small set (a thousand icons) needs to
+    # reach the classical codecs, where dense heads overfit (issue 29).
+    context: int = 0
+    # Features per position of the trunk's map z -> [F, H, W] (local heads only): what the
+    # latent says of the image at each position (8: enough for colour and shape).
+    map_features: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -78,14 +101,57 @@ class ModelConfig:
             raise ValueError(f"groups must be one of {GROUP_COUNTS}, not {self.groups}")
         if self.groups and (self.likelihood != "logistic" or self.conditional):
             raise ValueError("pixel groups are for the logistic likelihood of arch vae")
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}, not "
+                             f"{self.framing!r}")
+        if self.channels not in CHANNEL_MODES:
+            raise ValueError(f"channels must be 1-4, not {self.channels}")
+        if self.image_side not in FRAME_SIDES or (self.frame_width and
+                                                   self.frame_width not in FRAME_SIDES):
+            raise ValueError(f"a frame's sides must be {FRAME_SIDES[0]}-{FRAME_SIDES[-1]} "
+                             f"pixels, not {self.image_side}x{self.frame_width}")
+        if self.framing == "digit" and self.frame != (1, IMAGE_SIDE, IMAGE_SIDE):
+            raise ValueError(f"the digit framing is for 1x{IMAGE_SIDE}x{IMAGE_SIDE} frames")
+        if self.context and not self.groups:
+            raise ValueError("local heads (context) are for pixel-group models")
+        if not 0 <= self.context <= 4:
+            raise ValueError(f"context must be a radius of 0-4 pixels, not {self.context}")
+        if self.context and self.map_features == 0:
+            object.__setattr__(self, "map_features", 8)
+        if self.map_features and not self.context:
+            raise ValueError("map_features is for local heads (context)")
+        side = math.isqrt(self.groups) if self.groups else 1
+        if self.height % side or self.width % side:
+            raise ValueError(f"{self.groups} pixel groups need sides divisible by {side}")
         hidden = tuple(int(h) for h in self.hidden)
         if not hidden or any(not 1 <= h <= 8192 for h in hidden):
             raise ValueError(f"hidden widths must be between 1 and 8192, not {self.hidden}")
         object.__setattr__(self, "hidden", hidden)
 
     @property
+    def height(self) -> int:
+        return self.image_side
+
+    @property
+    def width(self) -> int:
+        return self.frame_width or self.image_side
+
+    @property
+    def frame(self) -> tuple[int, int, int]:
+        """(channels, height, width): what every image of this model is coded as."""
+        return (self.channels, self.height, self.width)
+
+    @property
+    def frame_text(self) -> str:
+        """The frame as users write it: 28x28 gray, 32x32 RGBA."""
+        mode = {"L": "gray", "LA": "gray+alpha"}.get(CHANNEL_MODES[self.channels],
+                                                      CHANNEL_MODES[self.channels])
+        return f"{self.width}x{self.height} {mode}"
+
+    @property
     def input_dim(self) -> int:
-        return self.image_side * self.image_side
+        """Subpixels per image, laid out channel by channel ([C, H, W] flattened)."""
+        return self.channels * self.height * self.width
 
     # The architecture, as data: every backend (torch in torch_nets.py, NumPy in
     # numpy_nets.py) builds its MLPs from these sizes, so there is one definition of each model.
@@ -103,6 +169,9 @@ class ModelConfig:
         """The logistic decoder emits, per pixel and component, a mixture logit, a mean
         and a log scale: [3, mixture, D] flattened. With pixel groups it is the trunk
         z -> features (ReLU after its last layer too) that every group's head sees."""
+        if self.context:  # the trunk ends in a map: map_features per position
+            return [self.latent_dim, *reversed(self.hidden),
+                    self.map_features * self.height * self.width]
         if self.groups:
             return [self.latent_dim, *reversed(self.hidden)]
         out = self.input_dim * (3 * self.mixture if self.likelihood == "logistic" else 1)
@@ -114,16 +183,37 @@ class ModelConfig:
         coarse to fine (block_positions), so early groups form a sparse grid that later
         ones fill in."""
         block = max(1, math.isqrt(self.groups))
-        side = self.image_side
-        return [[r * side + c for r in range(i, side, block) for c in range(j, side, block)]
+        height, width, plane = self.height, self.width, self.height * self.width
+        # Every channel of a position is in its group: colour costs no extra passes.
+        return [[k * plane + r * width + c for k in range(self.channels)
+                 for r in range(i, height, block) for c in range(j, width, block)]
                 for i, j in block_positions(block)]
 
     def head_sizes(self, group: int) -> list[int]:
         """Group g's head: the trunk's features and the pixels of groups 0 .. g-1 (as
-        2 v / 255 - 1) in, the [3, mixture, group size] logistic parameters out."""
-        sizes = [len(g) for g in self.pixel_groups()]
+        2 v / 255 - 1) in, the [3, mixture, group size] logistic parameters out. A local
+        head (context) runs at each position of its group: the map's features there and
+        the decoded window around it in, the position's [3, mixture, channels] out."""
         width = self.hidden[0]
+        if self.context:
+            known = len(self.context_offsets(group)) * self.channels
+            return [self.map_features + known, width, width, 3 * self.mixture * self.channels]
+        sizes = [len(g) for g in self.pixel_groups()]
         return [width + sum(sizes[:group]), width, 3 * self.mixture * sizes[group]]
+
+    def group_origins(self) -> list[tuple[int, int]]:
+        """Each group's position (row, column) in its block (groups is s x s blocks)."""
+        return block_positions(max(1, math.isqrt(self.groups)))
+
+    def context_offsets(self, group: int) -> list[tuple[int, int]]:
+        """The window offsets (dy, dx) whose pixels a local head of group g sees: those of
+        the groups before it (the same for every position of the group: the groups tile
+        the frame in s x s blocks)."""
+        origins = self.group_origins()
+        order = {origin: g for g, origin in enumerate(origins)}
+        block, (i, j), r = math.isqrt(self.groups), origins[group], self.context
+        return [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)
+                if order[((i + dy) % block, (j + dx) % block)] < group]
 
     def to_json(self) -> str:
         """Canonical JSON (it is hashed with the weights). Fields added after the first
@@ -144,6 +234,20 @@ class ModelConfig:
             return cls(**raw)
         except (ValueError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{source}: invalid model config ({exc})") from None
+
+
+def context_parts(config: ModelConfig, group: int, fmap, padded) -> list:
+    """A local head's inputs at every position of group g, channels first, as parts to
+    concatenate on axis 1: the map's features there [B, F, H/s, W/s] and, for each offset
+    of config.context_offsets(g), the image (padded by the context radius) at that offset
+    [B, C, H/s, W/s]. Plain strided slicing: the same code serves torch tensors and NumPy
+    arrays (torch_nets.py, numpy_nets.py, codecs/exact.py)."""
+    block = math.isqrt(config.groups)
+    i, j = config.group_origins()[group]
+    r, h, w = config.context, config.height, config.width
+    return [fmap[:, :, i::block, j::block]] + [
+        padded[:, :, r + i + dy : r + i + dy + h : block, r + j + dx : r + j + dx + w : block]
+        for dy, dx in config.context_offsets(group)]
 
 
 def block_positions(block: int) -> list[tuple[int, int]]:

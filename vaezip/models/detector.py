@@ -29,6 +29,9 @@ FEATURES = ("kl", "sq_error", "mid_gray", "interior1", "interior2", "depth", "fi
             "height", "width", "ink", "euler", "holes")
 # Held-out training digits above the threshold: 0.3%. The MNIST test set's writers differ,
 # and 0.7% of its digits warn: under the 1% the warning may cost (bench/ood.py).
+# The features of a plain-framed model (any frame, gray or colour): the model's KL and
+# error, and the image's levels, contrast, edges, colour and transparency.
+PLAIN_FEATURES = ("kl", "sq_error", "mean", "spread", "edges", "colour", "clear")
 CALIBRATION_QUANTILE = 0.997
 RIDGE = 1e-3  # added to the standardised covariance: some features nearly coincide
 # A Gaussian over the features needs many more images than features; the fit sees half.
@@ -100,6 +103,8 @@ def features(net, pixels: np.ndarray, labels=None, posterior=None) -> np.ndarray
     sigma = np.clip(sigma, 1e-6, None)
     kl = 0.5 * (mu**2 + sigma**2 - 1 - 2 * np.log(sigma)).sum(1)  # [N]
     sq_error = ((net.decode(mu, labels) - x) ** 2).sum(1)
+    if net.config.framing == "plain":
+        return _plain_features(x, net.config.frame, kl, sq_error)
     ink = x.reshape(-1, side, side) > INK  # [N, 28, 28]
     rows = _bit_rows(ink)  # [N, 28]
     count = ink.sum((1, 2))
@@ -121,6 +126,20 @@ def features(net, pixels: np.ndarray, labels=None, posterior=None) -> np.ndarray
         count / np.maximum(height * width, 1), height, width, count,
         _euler_number(ink), _hole_area(rows, side) / per_ink,
     ], axis=1).astype(np.float64)
+
+
+def _plain_features(x: np.ndarray, frame, kl, sq_error) -> np.ndarray:
+    """The features of images in a plain frame [N, C * H * W]: per image."""
+    channels, height, width = frame
+    planes = x.reshape(len(x), channels, height, width)
+    colour = planes[:, : 3 if channels >= 3 else 1]
+    gray = colour.mean(1)  # [N, H, W]
+    alpha = planes[:, -1] if channels in (2, 4) else np.ones_like(gray)
+    edges = (np.abs(np.diff(gray, axis=1)).mean((1, 2)) + np.abs(np.diff(gray, axis=2)).mean(
+        (1, 2)))
+    spread_of_colour = colour.std(1).mean((1, 2)) if colour.shape[1] > 1 else np.zeros(len(x))
+    return np.stack([kl, sq_error, gray.mean((1, 2)), gray.std((1, 2)), edges,
+                     spread_of_colour, (alpha < 0.5).mean((1, 2))], axis=1).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -157,9 +176,10 @@ class Detector:
     def from_json(cls, text: str) -> Detector:
         """Raises ValueError unless text is a complete detector over today's FEATURES."""
         d = json.loads(text)
-        if not isinstance(d, dict) or tuple(d.get("features", ())) != FEATURES:
+        if not isinstance(d, dict) or tuple(d.get("features", ())) not in (FEATURES,
+                                                                            PLAIN_FEATURES):
             raise ValueError("not a detector over the features " + ", ".join(FEATURES))
-        n = len(FEATURES)
+        n = len(d["features"])
         mean, scale = np.asarray(d["mean"], float), np.asarray(d["scale"], float)
         means, precisions = np.asarray(d["class_means"], float), np.asarray(d["precisions"], float)
         classes = len(means)
@@ -171,7 +191,8 @@ class Detector:
         if not (threshold > 0 and scale.min() > 0):
             raise ValueError("threshold and scales must be positive")
         return cls(tuple(mean), tuple(scale), tuple(map(tuple, means)),
-                   tuple(tuple(map(tuple, p)) for p in precisions), threshold)
+                   tuple(tuple(map(tuple, p)) for p in precisions), threshold,
+                   tuple(d["features"]))
 
 
 def calibrate(net, pixels: np.ndarray, labels=None, classes=None,
@@ -199,11 +220,13 @@ def calibrate(net, pixels: np.ndarray, labels=None, classes=None,
         means.append(tuple(zc.mean(0)))
         precision = np.linalg.inv(np.cov(zc, rowvar=False) + RIDGE * np.eye(z.shape[1]))
         precisions.append(tuple(map(tuple, precision)))
-    unit = Detector(tuple(mean), tuple(scale), tuple(means), tuple(precisions), 1.0)
+    names = PLAIN_FEATURES if net.config.framing == "plain" else FEATURES
+    unit = Detector(tuple(mean), tuple(scale), tuple(means), tuple(precisions), 1.0, names)
     threshold = float(np.quantile(unit.distances(vectors[1]), CALIBRATION_QUANTILE))
     if not threshold > 0:
         return None  # every image alike: nothing to tell a digit by
-    return Detector(unit.mean, unit.scale, unit.class_means, unit.precisions, threshold)
+    return Detector(unit.mean, unit.scale, unit.class_means, unit.precisions, threshold,
+                    names)
 
 
 def calibrate_stored(data: bytes, config, pixels: np.ndarray, labels=None,

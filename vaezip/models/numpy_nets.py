@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaezip.models.config import LEVELS, ModelConfig, mlp_parameter_names
+from vaezip.models.config import LEVELS, ModelConfig, context_parts, mlp_parameter_names
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -78,6 +78,8 @@ class NumpyModel:
     def decode(self, z: np.ndarray, labels=None) -> np.ndarray:
         """z: [B, K] -> pixel means: float32 [B, D] in [0, 1]."""
         out = self._run(self._decoder, self._with_label(z, labels))
+        if self.config.context:
+            return self._decode_local(np.maximum(out, 0))
         if self.config.groups:
             return self._decode_groups(np.maximum(out, 0))
         if self.config.likelihood == "logistic":
@@ -97,6 +99,27 @@ class NumpyModel:
         for head, pixels in zip(self._heads, self._pixel_groups, strict=True):
             seen.append(self._logistic_mean(self._run(head, np.concatenate(seen, axis=1))))
             out[:, pixels] = seen[-1]
+        return (out + 1) / 2
+
+    def _decode_local(self, fmap: np.ndarray) -> np.ndarray:
+        """Local heads (as models.LocalGroupVAE.decode): the trunk's map [B, F * H * W] ->
+        pixel means [B, D], group by group, each position seeing the means around it."""
+        c = self.config
+        n, r = len(fmap), c.context
+        fmap = fmap.reshape(n, c.map_features, c.height, c.width)
+        image = np.zeros((n, c.channels, c.height + 2 * r, c.width + 2 * r), np.float32)
+        inside = image[:, :, r : r + c.height, r : r + c.width]  # a view: filled in place
+        out = np.empty((n, c.input_dim), dtype=np.float32)
+        for g, (head, pixels) in enumerate(zip(self._heads, self._pixel_groups, strict=True)):
+            x = np.concatenate(context_parts(c, g, fmap, image), axis=1)  # [B, I, h, w]
+            rows, cols = x.shape[2:]
+            params = self._run(head, x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]))
+            params = params.reshape(n, rows, cols, 3, c.mixture, c.channels)
+            params = params.transpose(0, 3, 4, 5, 1, 2).reshape(n, -1)  # [B, 3 M C P]
+            out[:, pixels] = self._logistic_mean(params)
+            flat = inside.reshape(n, -1)  # a copy: the view is not contiguous
+            flat[:, pixels] = out[:, pixels]
+            inside[...] = flat.reshape(inside.shape)
         return (out + 1) / 2
 
     def _logistic_params(self, out: np.ndarray):

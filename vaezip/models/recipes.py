@@ -157,7 +157,8 @@ def calibrate_shipped(path: Path, data_dir: Path) -> None:
     config = ModelConfig.from_json(metadata["config"])
     data = path.read_bytes()
     settings = RECIPES[metadata["name"]][1]
-    train_set = load_dataset(settings.dataset, data_dir, train=True, download=False)
+    train_set = load_dataset(settings.dataset, data_dir, train=True, download=False,
+                             frame=config.frame)
     pixels = to_model_space(train_set.images).flatten(1).numpy()
     labels = train_set.labels.numpy() if config.conditional else None
     detector = calibrate_stored(data, config, pixels, labels, classes=train_set.labels.numpy())

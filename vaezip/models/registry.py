@@ -107,6 +107,8 @@ class ModelEntry:
             "hidden": list(self.config.hidden),
             "mixture": self.config.mixture,
             "groups": self.config.groups,
+            "frame": self.config.frame_text,
+            "framing": self.config.framing,
             "num_params": self.num_params,
             "sha256": self.sha256,
             "metrics": self.metrics,

@@ -65,7 +65,8 @@ class Model:
         return labels
 
     def encode(self, images, digits=None) -> tuple[np.ndarray, np.ndarray]:
-        """images: [N, 28, 28] or [N, 784], float in [0, 1] -> (mu, sigma), float32 [N, K].
+        """images: [N, D] (or any shape of N frames), float in [0, 1] -> (mu, sigma),
+        float32 [N, K].
         digits: the label of each image (or one for all), for conditional models only."""
         x = np.asarray(images, dtype=np.float32).reshape(-1, self.config.input_dim)
         labels = self._labels(digits, len(x))
@@ -77,14 +78,16 @@ class Model:
         return np.concatenate([m for m, _ in parts]), np.concatenate([s for _, s in parts])
 
     def decode(self, z, digits=None) -> np.ndarray:
-        """z: [N, K] -> the decoder's pixel means, float32 [N, 28, 28] in [0, 1]."""
+        """z: [N, K] -> the decoder's pixel means, float32 in [0, 1]: [N, H, W] for a gray
+        frame (a digit model's: [N, 28, 28]), [N, C, H, W] for more channels."""
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.config.latent_dim)
         labels = self._labels(digits, len(z))
-        side = self.config.image_side
+        channels, height, width = self.config.frame
         parts = [self.net.decode(z[i : i + BATCH], _part(labels, i))
                  for i in range(0, len(z), BATCH)]
-        return (np.concatenate(parts) if parts else np.zeros((0, side * side), np.float32)
-                ).reshape(-1, side, side)
+        shape = (height, width) if channels == 1 else (channels, height, width)
+        return (np.concatenate(parts) if parts else np.zeros((0, self.config.input_dim),
+                                                             np.float32)).reshape(-1, *shape)
 
     def nondigit_scores(self, images, digits=None, posterior=None) -> np.ndarray | None:
         """How unlike the training digits each image is (models/detector.py): float64 [N], above

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaezip.models.config import ModelConfig
+from vaezip.models.config import ModelConfig, context_parts
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -294,8 +294,49 @@ class GroupVAE(VAE):
     forward = loss
 
 
+class LocalGroupVAE(GroupVAE):
+    """A group decoder with local heads (config.context): the trunk maps z to features
+    per position [F, H, W], and group g's head, one MLP shared by all its positions, sees
+    at each position the map there and the window of pixels of earlier groups around it
+    (config.context_parts). What the exact coder computes in integers (codecs/exact.py)."""
+
+    def _local_head(self, g: int, fmap: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Group g's parameters [B, 3, M, C * P] (channel by channel, then its positions
+        row by row: config.pixel_groups' order) from the map [B, F, H, W] and the image
+        [B, C, H, W] in the [-1, 1] scale (only earlier groups' pixels are read)."""
+        c = self.config
+        padded = F.pad(image, (c.context,) * 4)  # outside the frame: 0
+        inputs = torch.cat(context_parts(c, g, fmap, padded), dim=1)  # [B, F + C n, H/s, W/s]
+        out = inputs.permute(0, 2, 3, 1)
+        for layer in self.heads[g]:
+            out = layer(out)
+            if isinstance(layer, nn.ReLU):
+                out = self._dropped(out)
+        b, rows, cols = out.shape[:3]  # [B, H/s, W/s, 3 M C] -> [B, 3, M, C, H/s, W/s]
+        out = out.view(b, rows, cols, 3, c.mixture, c.channels).permute(0, 3, 4, 5, 1, 2)
+        return out.reshape(b, 3, c.mixture, -1)
+
+    def decoder_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                       x: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.config
+        fmap = self._dropped(torch.relu(self.decoder(z))).view(len(z), c.map_features,
+                                                                c.height, c.width)
+        b, m, d = len(z), c.mixture, c.input_dim
+        full = fmap.new_zeros(b, 3, m, d)
+        image = fmap.new_zeros(b, d)  # the pixels decoded so far, [-1, 1]; 0: not yet
+        for g, pixels in enumerate(self.groups()):
+            params = self._local_head(g, fmap, image.view(b, c.channels, c.height, c.width))
+            full[..., pixels] = params
+            image = image.clone()
+            image[:, pixels] = (2 * x[:, pixels] - 1 if x is not None
+                                else logistic_mean(params.flatten(1), m))
+        return full.flatten(1)
+
+
 def build_model(config: ModelConfig) -> AutoEncoder | VAE:
     """The one place that maps a config to its module ("vae" and "cvae" share VAE)."""
     if config.arch == "ae":
         return AutoEncoder(config)
+    if config.context:
+        return LocalGroupVAE(config)
     return GroupVAE(config) if config.groups else VAE(config)

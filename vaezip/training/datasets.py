@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vaezip.errors import DataUnavailableError, Option, OptionError
-from vaezip.frames.digit import prepare
-from vaezip.frames.sources import IMAGE_SUFFIXES
 from vaezip.models.registry import user_home
+from vaezip.training.folders import load_folder
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -40,7 +39,7 @@ class ImageSet:
         return len(self.labels)
 
 
-def _mnist_present(root: Path) -> bool:
+def mnist_present(root: Path) -> bool:
     raw = root / "MNIST" / "raw"
     return all((raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in MNIST_FILES)
 
@@ -51,7 +50,7 @@ def load_mnist(data_dir: Path | str, train: bool, download: bool = True) -> Imag
     from torchvision.datasets import MNIST
 
     root = Path(data_dir).expanduser()
-    if not _mnist_present(root):
+    if not mnist_present(root):
         if not download:
             raise DataUnavailableError(_missing_message(root))
         try:
@@ -84,26 +83,41 @@ TORCHVISION_SETS = {
 DATASETS = (*TORCHVISION_SETS, "folder")
 
 
-def load_dataset(name: str, data_dir: Path | str, train: bool, download: bool = True
-                 ) -> ImageSet | None:
-    """A training (train=True) or test set as uint8 [N, 28, 28] images and labels.
+# The sets whose images are handwriting, framed as MNIST's digits are (frames/digit.py).
+# A model of any other set frames its images plainly (frames/plain.py).
+DIGIT_SETS = ("mnist", "kmnist", "emnist-digits")
+# Where Debian's dataset-fashion-mnist package puts the IDX files.
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
-    torchvision's 28x28 sets download into data_dir when missing. "folder" reads every
-    image under data_dir (data_dir/train and data_dir/test when both exist), brought into
-    model space the way `vaezip encode` does; a digit-named parent folder is the label
-    (else -1). Returns None for a folder's test split when there is none.
+
+def framing_of(dataset: str) -> str:
+    return "digit" if dataset in DIGIT_SETS else "plain"
+
+
+def load_dataset(name: str, data_dir: Path | str, train: bool, download: bool = True,
+                 frame=None) -> ImageSet | None:
+    """A training (train=True) or test set as uint8 images [N, ...] and labels.
+
+    torchvision's 28x28 sets download into data_dir when missing (Fashion-MNIST is also
+    read from Debian's package). "folder" reads every image under data_dir in the frame
+    (C, H, W) given (training/folders.py); its labels are -1.
     """
     if name == "mnist":
         return load_mnist(data_dir, train, download)
     if name == "folder":
-        return _load_folder(Path(data_dir).expanduser(), train)
+        channels, height, width = frame
+        data = load_folder(Path(data_dir), (width, height), channels)
+        return (folder_set(data.train, data.train_labels) if train
+                else folder_set(data.test, data.test_labels))
     if name not in TORCHVISION_SETS:
-
         raise OptionError(Option("dataset"), f" must be one of {', '.join(DATASETS)}, not {name!r}")
+    root = Path(data_dir).expanduser()
+    if name == "fashion-mnist" and not (root / "FashionMNIST" / "raw").is_dir() and (
+            DEBIAN_FASHION.is_dir()):
+        return _idx_set(DEBIAN_FASHION, train)
     import torchvision.datasets as tvd
 
     cls_name, extra, folder, transposed = TORCHVISION_SETS[name]
-    root = Path(data_dir).expanduser()
     try:
         if download:
             root.mkdir(parents=True, exist_ok=True)
@@ -118,24 +132,27 @@ def load_dataset(name: str, data_dir: Path | str, train: bool, download: bool = 
     return ImageSet(images=images.contiguous(), labels=dataset.targets)
 
 
-def _load_folder(root: Path, train: bool) -> ImageSet | None:
+def folder_set(levels, labels) -> ImageSet:
+    """uint8 [N, D] rows of a folder (training/folders.py) as an ImageSet."""
+    import torch
+
+    return ImageSet(images=torch.from_numpy(levels), labels=torch.from_numpy(labels))
+
+
+def _idx_set(root: Path, train: bool) -> ImageSet:
+    """An MNIST-layout set from its four gzipped IDX files (Debian's packages)."""
+    import gzip
+
     import numpy as np
     import torch
 
-    split = root / ("train" if train else "test")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        root = split
-    elif not train:
-        return None
-    paths = sorted((p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                    and p.is_file()), key=str)
-    if not paths:
-        raise DataUnavailableError(f"no image files under {root}")
-    pixels = [prepare(p.read_bytes(), p.name, label=str(p)).pixels for p in paths]
-    images = torch.from_numpy(np.round(np.stack(pixels) * 255).astype(np.uint8))
-    labels = torch.tensor([int(p.parent.name) if p.parent.name.isdigit() else -1
-                           for p in paths])
-    return ImageSet(images=images, labels=labels)
+    prefix = "train" if train else "t10k"
+    with gzip.open(root / f"{prefix}-images-idx3-ubyte.gz") as f:
+        data = f.read()
+    images = np.frombuffer(data, np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(root / f"{prefix}-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+    return ImageSet(images=torch.from_numpy(images.copy()), labels=torch.from_numpy(labels))
 
 
 def _missing_message(root: Path) -> str:
@@ -156,24 +173,33 @@ def binarize(images, seed: int = 0):
 
 
 def to_model_space(images) -> object:
-    """uint8 [N, 28, 28] -> float32 [N, 784] in [0, 1]."""
+    """uint8 [N, ...] -> float32 [N, D] in [0, 1] (D = 784 for a digit)."""
     return images.reshape(len(images), -1).float().div_(255.0)
 
 
 def grid_png_bytes(images, nrow: int = 8, scale: int = 1) -> bytes:
-    """float [N, 28, 28] (or [N, 1, 28, 28]) in [0, 1] -> PNG bytes of a tiled grid, each
-    pixel drawn as scale x scale (nearest neighbour: digits stay crisp on a screen)."""
+    """float [N, H, W] or [N, C, H, W] in [0, 1] -> PNG bytes of a tiled grid, each
+    pixel drawn as scale x scale (nearest neighbour: digits stay crisp on a screen).
+    Alpha (C = 2 or 4) is composited over white, as a viewer shows it."""
     import io
 
+    import numpy as np
     import torch
     from PIL import Image
     from torchvision.utils import make_grid
 
-    images = images.detach().cpu().float().reshape(len(images), 1, *images.shape[-2:])
+    images = images.detach().cpu().float()
+    images = images.unsqueeze(1) if images.dim() == 3 else images
+    if images.shape[1] in (2, 4):  # over white
+        alpha = images[:, -1:]
+        images = images[:, :-1] * alpha + (1 - alpha)
+    colour = images.shape[1] == 3
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=0.5)  # [3, H, W]
-    pixels = grid[0].mul(255).round().to(torch.uint8).numpy()
+    pixels = grid.mul(255).round().to(torch.uint8).numpy()
+    pixels = pixels.transpose(1, 2, 0) if colour else pixels[0]
     if scale > 1:
         pixels = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
     buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", optimize=True)
+    Image.fromarray(np.ascontiguousarray(pixels), mode="RGB" if colour else "L").save(
+        buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -48,8 +48,7 @@ def recon(model, images, n: int = 16, labels=None) -> bytes:
     y = labels[:n] if labels is not None and model.config.conditional else None
     with torch.inference_mode():
         x_hat = model.mean_reconstruction(x, y)
-    side = model.config.image_side
-    both = torch.cat([x, x_hat]).reshape(-1, side, side)
+    both = torch.cat([x, x_hat]).reshape(-1, *model.config.frame)
     return grid_png_bytes(both, nrow=min(n, 8))
 
 
@@ -156,8 +155,7 @@ def samples(model, n: int = 64, seed: int = 0, temperature: float = 1.0, labels=
     gen = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         images = model.decode(model.prior_sample(n, gen, temperature), labels)
-    side = model.config.image_side
-    return grid_png_bytes(images.reshape(n, side, side), nrow=min(n, 8))
+    return grid_png_bytes(images.reshape(n, *model.config.frame), nrow=min(n, 8))
 
 
 def interpolation_path(a, b, steps: int, spherical: bool = False):
@@ -186,5 +184,4 @@ def interpolate(model, a, b, steps: int = 10, spherical: bool = False,
     labels = torch.full((steps,), digit or 0) if model.config.conditional else None
     with torch.inference_mode():
         images = model.decode(path, labels)
-    side = model.config.image_side
-    return grid_png_bytes(images.reshape(steps, side, side), nrow=steps, scale=scale)
+    return grid_png_bytes(images.reshape(steps, *model.config.frame), nrow=steps, scale=scale)

@@ -50,7 +50,8 @@ def train_and_register(
     import torch
 
     check_writable(out_path, force)
-    train_set = load_dataset(settings.dataset, data_dir, train=True, download=download)
+    train_set = load_dataset(settings.dataset, data_dir, train=True, download=download,
+                             frame=config.frame)
     images = to_model_space(train_set.images[:limit] if limit else train_set.images)
     labels = train_set.labels[: len(images)]
     result = train(config, settings, images, checkpoint, resume, device, callbacks, labels)
@@ -72,7 +73,8 @@ def train_and_register(
         "machine": platform.machine(),
         "stored_as": store_dtype,
     }
-    test_set = load_dataset(settings.dataset, data_dir, train=False, download=download)
+    test_set = load_dataset(settings.dataset, data_dir, train=False, download=download,
+                            frame=config.frame)
     metrics = {}  # stays empty for an image folder without a test split
     if test_set is not None:
         test_images = to_model_space(test_set.images).to(resolve_device(device))
