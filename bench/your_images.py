@@ -4,6 +4,7 @@ commands.
 
     python bench/your_images.py prepare            # the two datasets as folders
     python bench/your_images.py measure NAME TEST_DIR --lossless-model M --lossy-model L
+    python bench/your_images.py warned MODEL FOLDER   # the share that encode warns about
 
 prepare writes, under bench/data/ (not in git):
   fashion/train, fashion/test   Fashion-MNIST (Debian's dataset-fashion-mnist) as PNGs:
@@ -150,9 +151,25 @@ def measure(test_dir: Path, lossless_model: str | None, lossy_model: str | None,
     return result
 
 
+def warned(model: str, folder: Path) -> dict:
+    """The share of a folder's images that `encode` warns about with model (its "not like
+    the training data" score above 1), through the same framing as encode."""
+    from vaezip.frames.framing import prepare as frame
+    from vaezip.models.runtime import load
+
+    net = load(model)
+    paths = sorted(folder.glob("*.png"))
+    pixels = np.stack([frame(net.config, p, p.name).pixels for p in paths])
+    scores = net.nondigit_scores(pixels)
+    return {"model": model, "folder": str(folder), "images": len(paths),
+            "warned": int((scores > 1).sum()), "share": round(float((scores > 1).mean()), 4)}
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["prepare"]:
         prepare()
+    elif sys.argv[1:2] == ["warned"]:
+        print(json.dumps(warned(sys.argv[2], Path(sys.argv[3]))))
     else:
         import argparse
 

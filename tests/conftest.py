@@ -200,7 +200,7 @@ def save_model(model, path: Path, name: str, force: bool = False, **kwargs) -> P
 
 def config_mlps(config) -> list[tuple[str, list[int]]]:
     """(parameter prefix, sizes) of every MLP of a model config, as torch_nets names them."""
-    heads = [(f"heads.{g}", config.head_sizes(g)) for g in range(config.groups)]
+    heads = [(f"heads.{g}", config.head_sizes(g)) for g in range(config.head_count)]
     return [("encoder", config.encoder_sizes()), ("decoder", config.decoder_sizes()), *heads]
 
 

@@ -256,13 +256,14 @@ def test_local_heads_see_only_earlier_groups_and_every_backend_agrees():
     x = torch.rand(2, LOCAL.input_dim)
     with torch.no_grad():
         before = model.decoder_logits(torch.zeros(2, 4), x=x).view(2, 3, 2, -1)
-        for g in range(4):  # redraw groups g.. : group g's parameters stay as they were
+        assert len(groups) == 4 * 3  # a head per position group and channel
+        for g in range(len(groups)):  # redraw groups g.. : g's parameters stay as they were
             y = x.clone()
             for later in groups[g:]:
                 y[:, later] = torch.rand(2, len(later))
             after = model.decoder_logits(torch.zeros(2, 4), x=y).view(2, 3, 2, -1)
             assert torch.equal(before[..., groups[g]], after[..., groups[g]])
-            if g + 1 < 4:
+            if g + 1 < len(groups):
                 assert not torch.equal(before[..., groups[g + 1]], after[..., groups[g + 1]])
     levels = np.random.default_rng(1).integers(0, 256, (5, LOCAL.input_dim)).astype(np.uint8)
     exact = ExactModel(LOCAL, tensors)
@@ -308,3 +309,12 @@ def test_user_model_files_decode_and_encode_identically(name, tiny_icons, run_cl
     again = tmp_path / name
     assert run_cli("encode", *args, "-m", "tiny-icons", "-o", again, "-q").code == 0
     assert again.read_bytes() == golden.read_bytes()
+
+
+def test_sample_draws_in_the_models_frame(home, run_cli, tmp_path):
+    assert run_cli("sample", "-m", "icons", "-n", "3", "-o", tmp_path / "grid.png").code == 0
+    assert Image.open(tmp_path / "grid.png").mode == "RGB"  # alpha over white
+    assert run_cli("sample", "-m", "icons", "-n", "2", "--no-grid", "--scale", "1", "-o",
+                   tmp_path / "each").code == 0
+    one = Image.open(tmp_path / "each" / "sample-0.png")
+    assert (one.size, one.mode) == ((16, 12), "RGBA")

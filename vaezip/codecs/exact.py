@@ -156,11 +156,11 @@ class ExactModel:
         if config.context:  # local heads: the map's features, then centred levels
             self._heads = [self._layers(tensors, f"heads.{g}", config.head_sizes(g),
                                         centred=config.head_sizes(g)[0] - config.map_features)
-                           for g in range(config.groups)]
+                           for g in range(config.head_count)]
         else:
             self._heads = [self._layers(tensors, f"heads.{g}", config.head_sizes(g),
                                         levels=config.head_sizes(g)[0] - config.hidden[0])
-                           for g in range(config.groups)]
+                           for g in range(config.head_count)]
         self.pixel_groups = [np.asarray(g) for g in config.pixel_groups()]
 
     @staticmethod
@@ -300,8 +300,8 @@ class ExactModel:
         x = np.concatenate(context_parts(c, group, fmap, padded), axis=1)  # [n, I, h, w]
         rows, cols = x.shape[2:]
         acc = self._run(self._heads[group], x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]))
-        acc = acc.reshape(n, rows, cols, 3, c.mixture, c.channels)
-        return acc.transpose(0, 3, 4, 5, 1, 2).reshape(n, -1)
+        acc = acc.reshape(n, rows, cols, 3, c.mixture)
+        return acc.transpose(0, 3, 4, 1, 2).reshape(n, -1)
 
     def all_group_masses(self, h: np.ndarray, levels: np.ndarray,
                          starts: np.ndarray | None = None) -> list[np.ndarray]:
@@ -309,7 +309,7 @@ class ExactModel:
         all the levels: the heads run one by one, the masses of all pixels in one pass."""
         n, m = len(h), self.config.mixture
         acc = [self._head_sums(g, h, levels).reshape(n, 3, m, -1)
-               for g in range(self.config.groups)]
+               for g in range(self.config.head_count)]
         masses = self._masses(np.concatenate(acc, axis=3).reshape(n, -1), starts)
         masses = masses.reshape(n, -1, masses.shape[-1])  # [n, D in group order, B]
         bounds = np.cumsum([0, *(len(p) for p in self.pixel_groups)])

@@ -184,10 +184,20 @@ class ModelConfig:
         ones fill in."""
         block = max(1, math.isqrt(self.groups))
         height, width, plane = self.height, self.width, self.height * self.width
+        if self.context:  # local heads code one channel at a time: each sees those before
+            return [[k * plane + r * width + c for r in range(i, height, block)
+                     for c in range(j, width, block)]
+                    for i, j in block_positions(block) for k in range(self.channels)]
         # Every channel of a position is in its group: colour costs no extra passes.
         return [[k * plane + r * width + c for k in range(self.channels)
                  for r in range(i, height, block) for c in range(j, width, block)]
                 for i, j in block_positions(block)]
+
+    @property
+    def head_count(self) -> int:
+        """Heads of a group decoder: one per group, or with local heads one per group and
+        channel (pixel_groups' coding order)."""
+        return self.groups * (self.channels if self.context else 1)
 
     def head_sizes(self, group: int) -> list[int]:
         """Group g's head: the trunk's features and the pixels of groups 0 .. g-1 (as
@@ -195,9 +205,10 @@ class ModelConfig:
         head (context) runs at each position of its group: the map's features there and
         the decoded window around it in, the position's [3, mixture, channels] out."""
         width = self.hidden[0]
-        if self.context:
-            known = len(self.context_offsets(group)) * self.channels
-            return [self.map_features + known, width, width, 3 * self.mixture * self.channels]
+        if self.context:  # group: a head of pixel_groups' order, (position group, channel)
+            spatial, channel = divmod(group, self.channels)
+            known = len(self.context_offsets(spatial)) * self.channels + channel
+            return [self.map_features + known, width, width, 3 * self.mixture]
         sizes = [len(g) for g in self.pixel_groups()]
         return [width + sum(sizes[:group]), width, 3 * self.mixture * sizes[group]]
 
@@ -237,17 +248,24 @@ class ModelConfig:
 
 
 def context_parts(config: ModelConfig, group: int, fmap, padded) -> list:
-    """A local head's inputs at every position of group g, channels first, as parts to
-    concatenate on axis 1: the map's features there [B, F, H/s, W/s] and, for each offset
-    of config.context_offsets(g), the image (padded by the context radius) at that offset
-    [B, C, H/s, W/s]. Plain strided slicing: the same code serves torch tensors and NumPy
-    arrays (torch_nets.py, numpy_nets.py, codecs/exact.py)."""
+    """A local head's inputs at every position of its group (head `group` of pixel_groups'
+    order: position group g, channel c), channels first, as parts to concatenate on axis
+    1: the map's features there [B, F, H/s, W/s]; for each offset of context_offsets(g),
+    the image (padded by the context radius) at that offset [B, C, H/s, W/s]; and the
+    position's own channels before c [B, c, H/s, W/s]. Plain strided slicing: the same
+    code serves torch tensors and NumPy arrays (torch_nets.py, numpy_nets.py, exact.py)."""
     block = math.isqrt(config.groups)
-    i, j = config.group_origins()[group]
+    spatial, channel = divmod(group, config.channels)
+    i, j = config.group_origins()[spatial]
     r, h, w = config.context, config.height, config.width
-    return [fmap[:, :, i::block, j::block]] + [
-        padded[:, :, r + i + dy : r + i + dy + h : block, r + j + dx : r + j + dx + w : block]
-        for dy, dx in config.context_offsets(group)]
+
+    def at(dy: int, dx: int, channels: slice):
+        return padded[:, channels, r + i + dy : r + i + dy + h : block,
+                      r + j + dx : r + j + dx + w : block]
+
+    own = [at(0, 0, slice(0, channel))] if channel else []
+    return [fmap[:, :, i::block, j::block],
+            *(at(dy, dx, slice(None)) for dy, dx in config.context_offsets(spatial)), *own]
 
 
 def block_positions(block: int) -> list[tuple[int, int]]:

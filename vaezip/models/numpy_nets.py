@@ -43,7 +43,8 @@ class NumpyModel:
         self._encoder = layers("encoder", config.encoder_sizes())
         self._decoder = layers("decoder", config.decoder_sizes())
         # A group decoder's heads (config.groups): run in order on the pixels before them.
-        self._heads = [layers(f"heads.{g}", config.head_sizes(g)) for g in range(config.groups)]
+        self._heads = [layers(f"heads.{g}", config.head_sizes(g))
+                       for g in range(config.head_count)]
         self._pixel_groups = [np.asarray(g) for g in config.pixel_groups()]
 
     @staticmethod
@@ -114,8 +115,8 @@ class NumpyModel:
             x = np.concatenate(context_parts(c, g, fmap, image), axis=1)  # [B, I, h, w]
             rows, cols = x.shape[2:]
             params = self._run(head, x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]))
-            params = params.reshape(n, rows, cols, 3, c.mixture, c.channels)
-            params = params.transpose(0, 3, 4, 5, 1, 2).reshape(n, -1)  # [B, 3 M C P]
+            params = params.reshape(n, rows, cols, 3, c.mixture)
+            params = params.transpose(0, 3, 4, 1, 2).reshape(n, -1)  # [B, 3 M P]
             out[:, pixels] = self._logistic_mean(params)
             flat = inside.reshape(n, -1)  # a copy: the view is not contiguous
             flat[:, pixels] = out[:, pixels]

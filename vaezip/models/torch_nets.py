@@ -233,13 +233,13 @@ class GroupVAE(VAE):
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self.heads = nn.ModuleList(mlp(config.head_sizes(g)) for g in range(config.groups))
+        self.heads = nn.ModuleList(mlp(config.head_sizes(g)) for g in range(config.head_count))
         self._noise: torch.Generator | None = None
         for g, pixels in enumerate(config.pixel_groups()):
             self.register_buffer(f"pixels_{g}", torch.tensor(pixels), persistent=False)
 
     def groups(self) -> list[torch.Tensor]:
-        return [getattr(self, f"pixels_{g}") for g in range(self.config.groups)]
+        return [getattr(self, f"pixels_{g}") for g in range(self.config.head_count)]
 
     def _head(self, g: int, h: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
         """Group g's parameters [B, 3, M, |g|] from h [B, W] and the earlier groups' pixels
@@ -301,8 +301,8 @@ class LocalGroupVAE(GroupVAE):
     (config.context_parts). What the exact coder computes in integers (codecs/exact.py)."""
 
     def _local_head(self, g: int, fmap: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Group g's parameters [B, 3, M, C * P] (channel by channel, then its positions
-        row by row: config.pixel_groups' order) from the map [B, F, H, W] and the image
+        """Head g's parameters [B, 3, M, P] (one channel of its position group, row by row:
+        config.pixel_groups' order) from the map [B, F, H, W] and the image
         [B, C, H, W] in the [-1, 1] scale (only earlier groups' pixels are read)."""
         c = self.config
         padded = F.pad(image, (c.context,) * 4)  # outside the frame: 0
@@ -312,8 +312,8 @@ class LocalGroupVAE(GroupVAE):
             out = layer(out)
             if isinstance(layer, nn.ReLU):
                 out = self._dropped(out)
-        b, rows, cols = out.shape[:3]  # [B, H/s, W/s, 3 M C] -> [B, 3, M, C, H/s, W/s]
-        out = out.view(b, rows, cols, 3, c.mixture, c.channels).permute(0, 3, 4, 5, 1, 2)
+        b, rows, cols = out.shape[:3]  # [B, H/s, W/s, 3 M] -> [B, 3, M, H/s, W/s]
+        out = out.view(b, rows, cols, 3, c.mixture).permute(0, 3, 4, 1, 2)
         return out.reshape(b, 3, c.mixture, -1)
 
     def decoder_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None,
