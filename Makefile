@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Where MNIST lives for `make weights` and `make bench` (torchvision's layout: DIR/MNIST/raw).
 DATA_DIR ?= ../shared/data
 
-.PHONY: install test test-foreign lint demo weights bench figures clean
+.PHONY: install test test-foreign lint demo weights bench figures your-images clean
 
 install: $(STAMP)
 
@@ -64,6 +64,23 @@ bench: $(STAMP)
 	$(BIN)/python bench/random_access.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/portability.py --data-dir $(DATA_DIR)
 	$(BIN)/python bench/ood.py --data-dir $(DATA_DIR)
+
+# The "Your images" benchmark (docs/benchmarks.md#your-images), by hand: it trains four
+# models (about an hour here, one at a time). Needs Debian's data and codecs:
+# apt-get install dataset-fashion-mnist oxygen-icon-theme optipng webp
+YOUR_IMAGES := $(BIN)/python bench/your_images.py
+your-images: $(STAMP)
+	$(YOUR_IMAGES) prepare
+	$(BIN)/vaezip train --name oxygen-lossless --data-dir bench/data/oxygen --lossless-model --force
+	$(BIN)/vaezip train --name oxygen --data-dir bench/data/oxygen --force
+	$(BIN)/vaezip train --name fashion-lossless --data-dir bench/data/fashion --lossless-model --epochs 4 --force
+	$(BIN)/vaezip train --name fashion --data-dir bench/data/fashion --epochs 10 --force
+	$(YOUR_IMAGES) measure oxygen bench/data/oxygen/test --lossless-model oxygen-lossless --lossy-model oxygen --max-error 2 4 8 16
+	$(YOUR_IMAGES) measure fashion bench/data/fashion/test --lossless-model fashion-lossless --lossy-model fashion --max-error 2 4 6
+	$(YOUR_IMAGES) warned oxygen bench/data/oxygen/test
+	$(YOUR_IMAGES) warned oxygen bench/data/fashion/test
+	$(YOUR_IMAGES) warned fashion bench/data/fashion/test
+	$(YOUR_IMAGES) warned fashion bench/data/oxygen/test
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache demo-out

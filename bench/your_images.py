@@ -6,6 +6,8 @@ commands.
     python bench/your_images.py measure NAME TEST_DIR --lossless-model M --lossy-model L
     python bench/your_images.py warned MODEL FOLDER   # the share that encode warns about
 
+`make your-images` runs the whole benchmark with the README's training commands.
+
 prepare writes, under bench/data/ (not in git):
   fashion/train, fashion/test   Fashion-MNIST (Debian's dataset-fashion-mnist) as PNGs:
                                 all 60,000 training images, the first 1,000 test images
@@ -169,7 +171,12 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["prepare"]:
         prepare()
     elif sys.argv[1:2] == ["warned"]:
-        print(json.dumps(warned(sys.argv[2], Path(sys.argv[3]))))
+        result = warned(sys.argv[2], Path(sys.argv[3]))
+        store = HERE / "results" / "your_images_warned.json"
+        table = json.loads(store.read_text()) if store.exists() else {}
+        table[f"{result['model']} on {result['folder']}"] = result
+        store.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+        print(json.dumps(result))
     else:
         import argparse
 

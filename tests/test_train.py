@@ -12,7 +12,7 @@ from vaezip.models.config import ModelConfig
 from vaezip.models.torch_nets import build_model
 from vaezip.training.datasets import load_mnist, to_model_space
 from vaezip.training.evaluate import evaluate
-from vaezip.training.loop import TrainCallbacks, train
+from vaezip.training.loop import TrainCallbacks, _mirrored, train
 from vaezip.training.settings import TrainSettings
 
 CONFIG = ModelConfig(latent_dim=4, hidden=(64,))
@@ -47,7 +47,8 @@ def test_checkpoints_are_safetensors_with_their_config(mini_images, tmp_path):
     assert all(k.startswith(("model.", "optim.")) for k in keys)
 
 
-@pytest.mark.parametrize("extra", [{}, {"binarize": True, "kl_warmup_epochs": 2}])
+@pytest.mark.parametrize("extra", [{}, {"binarize": True, "kl_warmup_epochs": 2},
+                                   {"mirror": True}])
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(mini_images, tmp_path,
                                                                    extra):
     settings = TrainSettings(epochs=3, batch_size=100, seed=7, **extra)
@@ -68,6 +69,19 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(mini_images, 
     for (name, a), (_, b) in zip(straight.model.state_dict().items(),
                                  resumed.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_mirror_flips_a_seeded_half_of_a_batch_left_right():
+    config = ModelConfig(likelihood="logistic", image_side=8, frame_width=10, channels=2,
+                         framing="plain", latent_dim=2, hidden=(8,))
+    x = torch.arange(64 * 160, dtype=torch.float32).view(64, 160)
+    out = _mirrored(x, config, torch.Generator().manual_seed(1))
+    frames = x.view(64, 2, 8, 10)
+    flipped = [not torch.equal(a, b) for a, b in zip(out, x, strict=True)]
+    assert 16 < sum(flipped) < 48  # about half
+    for i, f in enumerate(flipped):
+        assert torch.equal(out[i].view(2, 8, 10), frames[i].flip(-1) if f else frames[i])
+    assert torch.equal(out, _mirrored(x, config, torch.Generator().manual_seed(1)))
 
 
 def test_cli_train_registers_the_model_and_eval_reads_it(run_cli, mini_mnist_dir, vaezip_home):

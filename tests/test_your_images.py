@@ -199,6 +199,17 @@ def test_a_frame_round_trips_and_records_are_stored_relative_to_it():
     assert relative(relative(odd, frame), frame) == odd
 
 
+def test_a_frame_without_alpha_sees_an_image_over_white():
+    icon = make_icon(3)  # black under its transparent pixels
+    clear = np.asarray(icon)[..., 3] == 0
+    for channels in (1, 3):
+        frame = Frame(channels, 12, 16)
+        pixels = prepare(icon, "i.png", frame).pixels.reshape(channels, 12, 16)
+        assert (pixels[:, clear] == 1).all()  # white, not the invisible black
+        back = restore(pixels.reshape(-1), prepare(icon, "i.png", frame).placement, frame)
+        assert back.mode == "RGBA" and back.size == (16, 12)
+
+
 def test_frames_are_validated_and_old_configs_keep_their_json():
     assert ModelConfig().to_json() == ModelConfig(channels=1, framing="digit").to_json()
     assert "framing" not in ModelConfig().to_json()  # shipped models keep their hashes
@@ -318,3 +329,31 @@ def test_sample_draws_in_the_models_frame(home, run_cli, tmp_path):
                    tmp_path / "each").code == 0
     one = Image.open(tmp_path / "each" / "sample-0.png")
     assert (one.size, one.mode) == ((16, 12), "RGBA")
+
+
+def test_a_user_model_warns_about_images_unlike_its_own_in_words_that_name_it(
+        run_cli, tmp_path, monkeypatch):
+    """Calibrated on the model's own training images (a detector needs 200 or more):
+    clothes-like gray images on black margins warn against a model of transparent icons;
+    the model's own kind of icon does not."""
+    monkeypatch.setenv("VAEZIP_HOME", str(tmp_path / "home"))
+    train = tmp_path / "train"
+    train.mkdir()
+    for i in range(240):
+        make_icon(1000 + i).save(train / f"{i:03d}.png")
+    assert run_cli("train", "--name", "discs", "--data-dir", train, "--epochs", "3",
+                   "--hidden", "64", "--latent-dim", "8", "-q").code == 0
+    summary = json.loads(run_cli("models", "discs", "--json").out)
+    assert summary["nondigit_threshold"] > 0
+    make_icon(5000).save(tmp_path / "icon.png")
+    rng = np.random.default_rng(0)
+    blob = np.zeros((12, 16), np.uint8)
+    blob[3:10, 4:12] = rng.integers(90, 200, (7, 8))  # a gray garment on black
+    Image.fromarray(blob, "L").save(tmp_path / "garment.png")
+    own = run_cli("encode", tmp_path / "icon.png", "-m", "discs", "-o", tmp_path / "i.vz")
+    assert own.code == 0 and "unlike" not in own.err, own.err
+    other = run_cli("encode", tmp_path / "garment.png", "-m", "discs", "-o",
+                    tmp_path / "g.vz")
+    assert other.code == 0
+    assert "garment.png: unlike the images model discs was trained on" in other.err
+    assert "digit" not in other.err

@@ -131,11 +131,13 @@ def train_cmd(
     context: int = typer.Option(0, "--context", help="With --groups: local heads that see "
                                 "the pixels within this radius, shared by every position "
                                 "(best for small sets of images; 0: dense heads)."),
-    mixture: int = typer.Option(0, "--mixture", help="With --likelihood logistic: logistics "
-                                "per pixel [default: 3]."),
+    mixture: int = typer.Option(0, "--mixture", show_default=False,
+                                help="With --likelihood logistic: logistics per pixel "
+                                "[default: 3]."),
     lossless_model: bool = typer.Option(False, "--lossless-model", help="The recipe for a "
                                         "lossless model of your images: --likelihood "
-                                        "logistic --groups 16 --context 2, 128 wide, batches of 16, 130 epochs."),
+                                        "logistic --groups 16 --context 2, 128 wide, "
+                                        "batches of 16, 130 epochs, --mirror."),
     epochs: int = typer.Option(None, "--epochs", help="Epochs in all [default: 20]."),
     batch_size: int = typer.Option(128, "--batch-size", help="Images per step, per process."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (cosine-decayed)."),
@@ -148,6 +150,10 @@ def train_cmd(
                                "keeps more detail at a higher rate."),
     dropout: float = typer.Option(0.0, "--dropout", help="With --groups: dropout on the "
                                   "decoder's hidden units while training (0: none)."),
+    mirror: bool = typer.Option(None, "--mirror/--no-mirror", show_default=False,
+                                help="Mirror a random half of each batch left-right: more "
+                                "images for a small set with no left or right (icons, "
+                                "sprites) [default: on with --lossless-model]."),
     dataset: str = typer.Option(
         None, "--dataset",
         help="mnist | fashion-mnist | kmnist | emnist-digits | folder (your images in "
@@ -206,7 +212,9 @@ def train_cmd(
             likelihood, groups, context = "logistic", groups or 16, context or 2
             # Small sets: many small steps (a thousand icons are 9 steps an epoch at 128).
             batch_size = batch_size if batch_size != 128 else 16
-            epochs = 130 if epochs is None else epochs  # 25 minutes for 1,000 32x32 icons
+            epochs = 130 if epochs is None else epochs  # 26 minutes for 1,000 32x32 icons
+            # Mirrored icons: 2.176 bits/subpixel on the Oxygen test icons, against 2.268.
+            mirror = True if mirror is None else mirror
             hidden = hidden if hidden != "512,512" else "128,128"
         frame_fields = _folder_frame(dataset, data_dir, frame, channels, quiet)
         try:
@@ -219,7 +227,8 @@ def train_cmd(
         settings = TrainSettings(epochs=20 if epochs is None else epochs,
                                  batch_size=batch_size, lr=lr, seed=seed, binarize=binarize,
                                  kl_warmup_epochs=kl_warmup, beta=beta, dataset=dataset,
-                                 precision=precision, dropout=dropout)
+                                 precision=precision, dropout=dropout,
+                                 mirror=bool(mirror))
 
     set_threads(threads)
     summary = run_training_job(

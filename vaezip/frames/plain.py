@@ -2,8 +2,9 @@
 is not a digit model. An image already in the frame is taken as it is; any other size is
 resized into the frame with its aspect kept and centred, and decoding cuts that region
 back out and resizes it to the original size. Colour stays colour and alpha stays alpha:
-the image is converted to the frame's channels on the way in and back to its own mode on
-the way out. The record (a Placement) keeps the original size and mode.
+the image is converted to the frame's channels on the way in (over white, where the frame
+has no alpha and the image has) and back to its own mode on the way out. The record (a
+Placement) keeps the original size and mode.
 
 numpy and Pillow only: no torch here.
 """
@@ -76,6 +77,13 @@ def _converted(image, frame: Frame):
                                 "L")
     elif image.mode != mode:
         image = image.convert(mode)
+    if mode in ("LA", "RGBA") and frame.mode in ("L", "RGB"):
+        # A frame without alpha takes what a viewer sees: the image over white. Pillow's
+        # convert would drop the alpha and bare the colours under transparent pixels.
+        from PIL import Image
+
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"),
+                                      image.convert("RGBA"))
     return image if image.mode == frame.mode else image.convert(frame.mode)
 
 

@@ -99,7 +99,7 @@ def make_optimizer(model, lr: float):
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-SHUFFLE, BINARIZE, NOISE = 0, 1, 2  # the random streams of an epoch
+SHUFFLE, BINARIZE, NOISE, MIRROR = 0, 1, 2, 3  # the random streams of an epoch
 
 
 def epoch_generator(seed: int, epoch: int, stream: int, device: str = "cpu", rank: int = 0):
@@ -116,6 +116,15 @@ def epoch_order(n: int, seed: int, epoch: int):
     import torch
 
     return torch.randperm(n, generator=epoch_generator(seed, epoch, SHUFFLE))
+
+
+def _mirrored(x, config: ModelConfig, generator):
+    """x [B, D] with a random half (by generator) of its images flipped left-right."""
+    import torch
+
+    frames = x.view(len(x), config.channels, config.height, config.width)
+    flip = torch.rand(len(x), generator=generator, device=x.device) < 0.5
+    return torch.where(flip[:, None, None, None], frames.flip(-1), frames).reshape(x.shape)
 
 
 def train(
@@ -181,6 +190,8 @@ def train(
         flips = (epoch_generator(settings.seed, epoch, BINARIZE, device, rank)
                  if settings.binarize else None)
         noise = epoch_generator(settings.seed, epoch, NOISE, device, rank)
+        mirror = (epoch_generator(settings.seed, epoch, MIRROR, device, rank)
+                  if settings.mirror else None)
         sums = torch.zeros(4, dtype=torch.float64)  # loss, recon, kl (summed), images
         for b in range(batches):
             idx = order[b * settings.batch_size : (b + 1) * settings.batch_size]
@@ -188,6 +199,8 @@ def train(
             y = targets[idx] if targets is not None else None  # [B]
             if flips is not None:
                 x = torch.bernoulli(x, generator=flips)
+            if mirror is not None:
+                x = _mirrored(x, config, mirror)
             with autocast():
                 terms = net(x, generator=noise, labels=y)  # LossTerms, through DDP's forward
                 beta = kl_weight(settings, epoch + b / batches)

@@ -40,6 +40,9 @@ class TrainSettings:
     # Dropout on a pixel-group decoder's trunk and heads while training (models.GroupVAE);
     # 0: none. The heads overfit: 16 groups trained to 1.18 bits/dim, tested at 1.205.
     dropout: float = 0.0
+    # Mirror images left-right at random, half of each batch: twice the images for a
+    # small set whose pictures have no left or right (icons, sprites; not digits or text).
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
