@@ -357,3 +357,21 @@ def test_a_user_model_warns_about_images_unlike_its_own_in_words_that_name_it(
     assert other.code == 0
     assert "garment.png: unlike the images model discs was trained on" in other.err
     assert "digit" not in other.err
+
+
+def test_random_access_decodes_a_bits_back_frame_once(home, icon_dir, monkeypatch):
+    """A lossless frame's members share one bits-back chain: reader[i] decodes the frame
+    whole and keeps it, so the next member costs nothing."""
+    import vaezip.reader
+
+    icons = [Image.open(p) for p in sorted(icon_dir.rglob("icon0[0-4]*.png"))]
+    data = vaezip.compress(icons, model="icons-exact", lossless=True)
+    calls = []
+    decode = vaezip.reader.decode_file
+    monkeypatch.setattr(vaezip.reader, "decode_file",
+                        lambda *a, **k: calls.append(k.get("only")) or decode(*a, **k))
+    with vaezip.open(data) as reader:
+        assert reader.mode == "framed archive" and len(reader) == len(icons) > 2
+        for i in (2, 0, len(icons) - 1):
+            assert reader[i].tobytes() == icons[i].tobytes()
+    assert calls == [None]  # one decode of the whole frame

@@ -4,7 +4,8 @@ a binary stream; a single-image file, a packed file or a framed archive. The Pyt
 
 A framed archive is opened lazily: its header and index now, its frames when a member in
 them is asked for. `reader[i]` decodes one member (its frame's stream, and the decoder for
-that image alone); iterating decodes a frame at a time and keeps at most two frames'
+that image alone; a lossless or near-lossless frame whole, since its members share one
+bits-back chain); iterating decodes a frame at a time and keeps at most two frames'
 images, so memory stays flat over an archive of any size.
 """
 
@@ -21,6 +22,7 @@ from vaezip.format.index import member_order
 from vaezip.pipeline import DecodeOptions, ModelCache, decode_file
 
 _CACHED_FRAMES = 2  # a frame and the guard's frame interleaved with it
+_CHAINED_MODES = ("lossless", "near-lossless")
 
 
 class Reader:
@@ -90,7 +92,9 @@ class Reader:
         if frame in self._frames:
             return self._frames[frame][row]
         vz = self._frame(frame)
-        if self._archive is None:  # a single file: decode it whole, once
+        # A single file is decoded whole, once. So is a bits-back frame: its members come
+        # off one chain, so one member costs the frame's decode, and the next is free.
+        if self._archive is None or vz.mode in _CHAINED_MODES:
             return self._decoded(frame, vz)[row]
         ((_, image),) = decode_file(vz, self._frame_label(frame), self._options, self._models,
                                     only={vz.images[row].name})
