@@ -75,7 +75,7 @@ your-images: $(STAMP)
 	$(BIN)/vaezip train --name oxygen --data-dir bench/data/oxygen --force
 	$(BIN)/vaezip train --name fashion-lossless --data-dir bench/data/fashion --lossless-model --epochs 4 --force
 	$(BIN)/vaezip train --name fashion --data-dir bench/data/fashion --epochs 10 --force
-	$(YOUR_IMAGES) measure oxygen bench/data/oxygen/test --lossless-model oxygen-lossless --lossy-model oxygen --max-error 2 4 8 16
+	$(YOUR_IMAGES) measure oxygen bench/data/oxygen/test --lossless-model oxygen-lossless --lossy-model oxygen --max-error 2 4 8 16 --visible 8 16
 	$(YOUR_IMAGES) measure fashion bench/data/fashion/test --lossless-model fashion-lossless --lossy-model fashion --max-error 2 4 6
 	$(YOUR_IMAGES) warned oxygen bench/data/oxygen/test
 	$(YOUR_IMAGES) warned oxygen bench/data/fashion/test

@@ -4,6 +4,7 @@ commands.
 
     python bench/your_images.py prepare            # the two datasets as folders
     python bench/your_images.py measure NAME TEST_DIR --lossless-model M --lossy-model L
+        [--max-error N ...] [--visible N ...]   # near-lossless runs, plain and --visible
     python bench/your_images.py warned MODEL FOLDER   # the share that encode warns about
 
 `make your-images` runs the whole benchmark with the README's training commands.
@@ -88,7 +89,7 @@ def _run(*args) -> None:
 
 
 def measure(test_dir: Path, lossless_model: str | None, lossy_model: str | None,
-            max_errors: list[int]) -> dict:
+            max_errors: list[int], visible: list[int]) -> dict:
     paths = sorted(test_dir.glob("*.png"))
     images = [Image.open(p) for p in paths]
     for image in images:
@@ -130,6 +131,8 @@ def measure(test_dir: Path, lossless_model: str | None, lossy_model: str | None,
             runs.append(("vaezip_lossless", lossless_model, ["--lossless"]))
             runs += [(f"vaezip_max_error_{n}", lossless_model, ["--max-error", str(n)])
                      for n in max_errors]
+            runs += [(f"vaezip_max_error_{n}_visible", lossless_model,
+                      ["--max-error", str(n), "--visible"]) for n in visible]
         if lossy_model:
             runs.append(("vaezip_lossy", lossy_model, []))
         result["seconds"] = {}
@@ -187,9 +190,11 @@ if __name__ == "__main__":
         parser.add_argument("--lossless-model")
         parser.add_argument("--lossy-model")
         parser.add_argument("--max-error", type=int, nargs="*", default=[1, 2, 4])
+        parser.add_argument("--visible", type=int, nargs="*", default=[],
+                            help="max errors to run with --visible too (frames with alpha)")
         a = parser.parse_args()
         result = {"dataset": a.name, **measure(a.test_dir, a.lossless_model, a.lossy_model,
-                                                a.max_error)}
+                                                a.max_error, a.visible)}
         text = json.dumps(result, indent=2)
         (HERE / "results").mkdir(exist_ok=True)
         (HERE / "results" / f"your_images_{a.name}.json").write_text(text + "\n")

@@ -17,6 +17,7 @@ from tests.conftest import make_icon, one_line_error
 from tests.data.make_user_golden import CASES
 from vaezip.errors import FormatError
 from vaezip.format import payload
+from vaezip.format.archive import ArchiveReader
 from vaezip.frames.digit import Placement
 from vaezip.frames.plain import Frame, exact_levels, prepare, relative, restore
 from vaezip.models.config import ModelConfig
@@ -140,6 +141,43 @@ def test_near_lossless_bounds_every_subpixel(home, icon_dir, tmp_path):
             assert b.shape == a.shape and np.abs(a - b).max() <= 3
 
 
+def assert_within_as_seen(original, decoded, max_error: int) -> None:
+    """--visible's promise: alpha within N, and colour within N weighted by the decoded
+    opacity (255 N at full opacity; anything where it decodes transparent)."""
+    a, b = np.asarray(original, int), np.asarray(decoded, int)
+    assert b.shape == a.shape and np.abs(a[..., 3] - b[..., 3]).max() <= max_error
+    assert (b[..., 3:] * np.abs(a[..., :3] - b[..., :3])).max() <= 255 * max_error
+
+
+def test_visible_bounds_what_is_seen_and_drops_hidden_colour(home, run_cli, tmp_path):
+    from tests.data.make_user_golden import hidden_icon
+
+    icons = [hidden_icon(300 + i) for i in range(12)]
+    plain = vaezip.compress(icons, model="icons-exact", max_error=3)
+    seen = vaezip.compress(icons, model="icons-exact", max_error=3, visible=True)
+    assert len(seen) < len(plain)  # the noise under transparent pixels is not coded
+    with ArchiveReader(seen, "x") as archive:
+        assert payload.VISIBLE_ERROR in archive.frame(0).features
+    changed = 0
+    with vaezip.open(seen) as reader:
+        for i, icon in enumerate(icons):
+            assert_within_as_seen(icon, reader[i], 3)
+            changed += np.abs(np.asarray(icon, int) - np.asarray(reader[i], int)).max() > 3
+    assert changed  # somewhere the colour moved further than --max-error alone allows
+    (tmp_path / "seen.vz").write_bytes(seen)
+    assert "max error 3 as seen" in run_cli("list", tmp_path / "seen.vz").out
+
+
+def test_visible_needs_max_error_and_a_frame_with_alpha(home, run_cli, tmp_path):
+    Image.new("L", (28, 28)).save(tmp_path / "gray.png")
+    r = run_cli("encode", tmp_path / "gray.png", "--visible", "-o", tmp_path / "x.vz")
+    one_line_error(r, 2, "--visible goes with --max-error")
+    r = run_cli("encode", tmp_path / "gray.png", "--max-error", "3", "--visible", "-o",
+                tmp_path / "x.vz")
+    one_line_error(r, 2, "--visible is for a frame with alpha", "28x28 gray")
+    assert not (tmp_path / "x.vz").exists()
+
+
 def test_lossless_refuses_an_image_outside_the_frame_naming_it(home, run_cli, tmp_path):
     Image.new("RGB", (16, 12)).save(tmp_path / "rgb.png")
     r = run_cli("encode", tmp_path / "rgb.png", "-m", "icons-exact", "--lossless", "-o",
@@ -176,6 +214,11 @@ def test_feature_sets_round_trip_and_unknown_features_are_refused():
     unknown[payload.CODED_HEADER] |= 64
     with pytest.raises(FormatError, match="newer than this vaezip reads; upgrade"):
         payload.parse_payload("m", bytes(unknown), "f", names=["a.png"])
+    # visible-error is a near-lossless promise: refused on other modes.
+    data = payload.coded_payload("0" * 12, b"", 4, images, b"", "quantised", 5, packed=True,
+                                 named=False, features=frozenset({payload.VISIBLE_ERROR}))
+    with pytest.raises(FormatError, match="visible-error feature is for near-lossless"):
+        payload.parse_payload("m", data, "f", names=["a.png"])
     # Plain records are validated as plain: no crop box.
     boxed = [Placement(name="a.png", width=40, height=20, box=(0, 0, 4, 4))]
     data = payload.coded_payload("0" * 12, b"", 4, boxed, b"", "quantised", 5, packed=True,
@@ -316,6 +359,10 @@ def test_user_model_files_decode_and_encode_identically(name, tiny_icons, run_cl
             a = np.asarray(Image.open(path), int)
             b = np.asarray(Image.open(tiny_icons / "in" / path.name), int)
             assert np.abs(a - b).max() <= 3
+    if name.startswith("visible"):
+        for path in out.glob("*.png"):
+            assert_within_as_seen(Image.open(tiny_icons / "hidden" / path.name),
+                                  Image.open(path), 3)
     args = [a if a.startswith("-") or a.isdigit() else tiny_icons / a for a in CASES[name]]
     again = tmp_path / name
     assert run_cli("encode", *args, "-m", "tiny-icons", "-o", again, "-q").code == 0

@@ -44,9 +44,12 @@ class Compressor:
     model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless-16g-m5-60e when
     lossless or near-lossless).
     quality: 1 (smallest) to 8 (most faithful) for coded files; default 2.
-    lossless: every pixel back exactly; takes 28x28 8-bit grayscale images only.
+    lossless: every pixel back exactly; takes images exactly in the model's frame.
     max_error: near-lossless, every pixel back within this many levels (1-16); takes
-    28x28 8-bit grayscale images only.
+    images exactly in the model's frame.
+    visible: with max_error and a model whose frame has alpha, bound what is seen: alpha
+    within max_error, and colour within it once weighted by opacity (colour under a
+    transparent pixel is not kept, as WebP's default). Smaller files of icons.
     float_latents: store mu and sigma as float16 instead of coding them.
     digit: the digit the images show, for a conditional model (mnist-cvae-8d).
     guard: let the identity guard code a digit near-lossless (every pixel within 16
@@ -58,10 +61,10 @@ class Compressor:
     def __init__(self, *, model: str | None = None, quality: int | None = None,
                  lossless: bool = False, float_latents: bool = False,
                  digit: int | None = None, max_error: int | None = None,
-                 guard: bool = True):
+                 visible: bool = False, guard: bool = True):
         self.options = EncodeOptions(model=model, quality=quality, lossless=lossless,
                                      float_latents=float_latents, digit=digit,
-                                     max_error=max_error, guard=guard)
+                                     max_error=max_error, visible=visible, guard=guard)
         self.codec = self.options.codec()
         self.guard = self.options.guard_plan(self.codec)
 

@@ -13,7 +13,7 @@ from vaezip.errors import FormatError, UnknownModelError, UsageError
 from vaezip.format import container
 from vaezip.format.archive import ArchiveReader, ArchiveWriter, is_framed_file, open_vz
 from vaezip.format.index import member_order
-from vaezip.format.payload import PLAIN_FRAMES
+from vaezip.format.payload import PLAIN_FRAMES, VISIBLE_ERROR
 from vaezip.frames.framing import given_back
 from vaezip.frames.sources import Source
 from vaezip.models.registry import find
@@ -100,6 +100,7 @@ def describe(path: Path | None, label: str) -> dict:
         "file": label, "model": own[0].model, "mode": own[0].mode, "format": fmt,
         "quality": sorted({vz.quality for vz in own if vz.mode == "quantised"}),
         "max_error": sorted({vz.quality + 1 for vz in own if vz.mode == "near-lossless"}),
+        "visible": any(VISIBLE_ERROR in vz.features for vz in own),  # max_error as seen
         "guarded": sum(len(vz) for vz in guarded),
         "guard_max_error": sorted({vz.quality + 1 for vz in guarded}),
         "bytes": path.stat().st_size if path is not None else len(data),

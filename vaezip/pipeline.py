@@ -44,10 +44,13 @@ class EncodeOptions:
 
     model: str | None = None  # registry name; default: registry.DEFAULT_MODEL (LOSSLESS_MODEL)
     quality: int | None = None  # quantised mode: 1-8 (entropy.QUALITY_STEPS)
-    lossless: bool = False  # every pixel back (28x28 8-bit gray only)
+    lossless: bool = False  # every pixel back (images exactly in the model's frame)
     float_latents: bool = False  # mu and sigma as float16 (the version 1-2 layout)
     digit: int | None = None  # the digit shown, for conditional models
     max_error: int | None = None  # near-lossless: every pixel within this many levels
+    # With max_error and a frame with alpha: the bound is on what is seen (colour error
+    # times opacity), so colour under transparent pixels is not kept (as WebP's default).
+    visible: bool = False
     # The identity guard (codecs/guard.py): digits whose lossy decoding may read as another digit
     # are coded near-lossless instead, where the model has a guard.
     guard: bool = True
@@ -68,6 +71,8 @@ class EncodeOptions:
         if self.lossless and near:
             raise OptionError(Option("lossless"), " and ", Option("max_error"),
                               " exclude each other")
+        if self.visible and not near:
+            raise OptionError(Option("visible"), " goes with ", Option("max_error"))
         exact = self.lossless or near  # the 8-bit levels themselves, by bits-back
         if exact and (self.float_latents or self.quality is not None
                       or self.digit is not None):
@@ -78,7 +83,7 @@ class EncodeOptions:
         check_digit(entry.config, entry.name, self.digit, required=not exact)
         model = load(entry.name)
         if near:
-            return codec_class("near-lossless")(model, self.max_error)
+            return codec_class("near-lossless")(model, self.max_error, visible=self.visible)
         if self.float_latents and model.config.framing != "digit":
             raise OptionError(Option("float_latents"), " is for the digit models' files; "
                               f"{entry.name!r} frames images plainly: use the coded default")

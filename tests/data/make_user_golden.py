@@ -2,7 +2,8 @@
 trained here for two epochs on generated icons), fixed inputs, and the .vz files the CLI
 wrote with it (format 11: plain frames in the feature set). tests/test_your_images.py
 checks that they decode to the same pixels and re-encode to the same bytes on any
-machine. Never rerun to "fix" a failing test; add cases only.
+machine. Never rerun to "fix" a failing test; add cases only: what is already there (the
+model, the inputs, the files) is kept, and only what is missing is written.
 
 Run from the repo root: .venv/bin/python tests/data/make_user_golden.py
 """
@@ -27,34 +28,58 @@ CASES = {
     "near-pack.vz": ["in", "--pack", "--max-error", "3"],
     "lossy-pack.vz": ["in", "--pack"],
     "lossy-wide.vz": ["wide.png"],
+    # --visible: colour under transparent pixels is free (hidden/ has noise there)
+    "visible-pack.vz": ["hidden", "--pack", "--max-error", "3", "--visible"],
 }
 
 
-def main() -> None:
-    from tests.conftest import make_icon
-
-    USER.mkdir(exist_ok=True)
-    (USER / "in").mkdir(exist_ok=True)
-    for i in range(6):
-        make_icon(100 + i).save(USER / "in" / f"icon{i:03d}.png")
+def hidden_icon(seed: int):
+    """An icon with random colour under its transparent pixels, as real icons have."""
+    import numpy as np
     from PIL import Image
 
-    Image.new("RGB", (30, 10), (40, 120, 200)).save(USER / "wide.png")
+    from tests.conftest import make_icon
+
+    pixels = np.array(make_icon(seed))
+    noise = np.random.default_rng(seed).integers(0, 256, pixels.shape, np.uint8)
+    hidden = pixels[..., 3] == 0
+    pixels[hidden, :3] = noise[hidden, :3]
+    return Image.fromarray(pixels, "RGBA")
+
+
+def main() -> None:
+    from PIL import Image
+
+    from tests.conftest import make_icon
+
+    inputs = {f"in/icon{i:03d}.png": lambda i=i: make_icon(100 + i) for i in range(6)}
+    inputs |= {f"hidden/icon{i:03d}.png": lambda i=i: hidden_icon(200 + i) for i in range(4)}
+    inputs["wide.png"] = lambda: Image.new("RGB", (30, 10), (40, 120, 200))
+    for name, make in inputs.items():
+        if not (USER / name).exists():
+            (USER / name).parent.mkdir(parents=True, exist_ok=True)
+            make().save(USER / name)
     with tempfile.TemporaryDirectory() as tmp:
-        train = Path(tmp) / "train"
-        train.mkdir()
-        for i in range(60):
-            make_icon(i).save(train / f"{i:03d}.png")
-        env = {**os.environ, "VAEZIP_HOME": str(Path(tmp) / "home")}
+        home = Path(tmp) / "home"
+        env = {**os.environ, "VAEZIP_HOME": str(home)}
         vaezip = [sys.executable, "-m", "vaezip"]
-        subprocess.run([*vaezip, "train", "--name", MODEL, "--data-dir", str(train),
-                        "--epochs", "2", "--hidden", "32,32", "--latent-dim", "4",
-                        "--likelihood", "logistic", "--groups", "4", "--context", "1",
-                        "-q"], check=True, env=env)
-        shutil.copy(Path(tmp) / "home" / "models" / f"{MODEL}.safetensors", USER)
+        model = USER / f"{MODEL}.safetensors"
+        if not model.exists():
+            train = Path(tmp) / "train"
+            train.mkdir()
+            for i in range(60):
+                make_icon(i).save(train / f"{i:03d}.png")
+            subprocess.run([*vaezip, "train", "--name", MODEL, "--data-dir", str(train),
+                            "--epochs", "2", "--hidden", "32,32", "--latent-dim", "4",
+                            "--likelihood", "logistic", "--groups", "4", "--context", "1",
+                            "-q"], check=True, env=env)
+            shutil.copy(home / "models" / model.name, USER)
+        (home / "models").mkdir(parents=True, exist_ok=True)
+        shutil.copy(model, home / "models")
         for name, args in CASES.items():
-            subprocess.run([*vaezip, "encode", *args, "-m", MODEL, "-o", name, "-q",
-                            "--force"], check=True, env=env, cwd=USER)
+            if not (USER / name).exists():
+                subprocess.run([*vaezip, "encode", *args, "-m", MODEL, "-o", name, "-q"],
+                               check=True, env=env, cwd=USER)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ FLAGS = {
     "native": "--native", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
     "precision": "--precision", "kl_warmup_epochs": "--kl-warmup", "beta": "--beta",
     "device": "--device", "dataset": "--dataset", "mode": "--float/--lossless",
-    "max_error": "--max-error", "dropout": "--dropout",
+    "max_error": "--max-error", "visible": "--visible", "dropout": "--dropout",
 }
 
 

@@ -43,11 +43,15 @@ def encode_cmd(
         False, "--float", help="Store mu and sigma as float16 instead of coding them."),
     lossless: bool = typer.Option(
         False, "--lossless",
-        help="Every pixel back exactly (28x28 8-bit gray), by bits-back coding."),
+        help="Every pixel back exactly, by bits-back coding (images in the model's frame)."),
     max_error: int = typer.Option(
         None, "--max-error", "-e",
-        help="Near-lossless: every pixel back within N levels, N = 1-16 (28x28 8-bit gray) "
-        "[default: none]."),
+        help="Near-lossless: every pixel back within N levels, N = 1-16 (images in the "
+        "model's frame) [default: none]."),
+    visible: bool = typer.Option(
+        False, "--visible",
+        help="With --max-error and a frame with alpha: bound what is seen (colour error "
+        "times opacity within N); colour under transparent pixels is not kept."),
     no_guard: bool = typer.Option(
         False, "--no-guard",
         help="Code every digit lossy, even those the identity guard would code within 16 "
@@ -74,7 +78,7 @@ def encode_cmd(
         raise UsageError(f"--threads must be 0 (every core) or more, not {threads}")
     options = EncodeOptions(model=model, quality=quality, lossless=lossless,
                             float_latents=float_mode, digit=digit, max_error=max_error,
-                            guard=not no_guard)
+                            visible=visible, guard=not no_guard)
     codec = options.codec()
     if pack and codec.mode != "float":
         target = _pack(inputs, output, options, threads, force, append, quiet)
@@ -136,7 +140,8 @@ def _inputs_label(inputs: list[str], images: int) -> str:
 def _what(codec) -> str:
     """The summary table's title: the model, and the mode where it is not the default."""
     if codec.mode == "near-lossless":
-        return f"{codec.model.name}, every pixel within {codec.max_error}"
+        return f"{codec.model.name}, every {'pixel as seen' if codec.visible else 'pixel'} " \
+               f"within {codec.max_error}"
     return codec.model.name + (", lossless" if codec.mode == "lossless" else "")
 
 

@@ -24,7 +24,8 @@ def list_cmd(
         return
     out = sys.stdout
     for r in reports:
-        setting = (f"max error {'/'.join(map(str, r['max_error']))}" if r["max_error"]
+        setting = (f"max error {'/'.join(map(str, r['max_error']))}"
+                   + (" as seen" if r["visible"] else "") if r["max_error"]
                    else f"quality {'/'.join(map(str, r['quality'])) or '-'}")
         print(f"{r['file']}: {r['images']} image{'s' * (r['images'] != 1)}, {r['bytes']:,} bytes "
               f"({r['bytes'] / r['images']:.1f} B/image), model {r['model']}, {r['mode']}, "

@@ -81,7 +81,9 @@ class Codec:
 
     mode: str = ""
     quality: int = 0
-    takes_levels: bool = False  # codes the exact 8-bit levels of 28x28 gray images
+    takes_levels: bool = False  # codes the exact 8-bit levels, in the model's frame
+    # Format features its payloads use beyond the model's (format/payload.FEATURE_BITS).
+    features: frozenset[str] = frozenset()
 
     def __init__(self, model, quality: int | None = None):
         self.model = model

@@ -6,9 +6,10 @@ tables of exact.py and so decode on any machine. Format-3 lossless files took th
 the float network: they still decode where the arithmetic matches the writer's, and
 otherwise fail with a message saying so.
 
-It takes 28x28 8-bit gray images as they are (no levels, no crop): anything else would
-not round-trip. The checksum covers the model's hash and the decoded pixels, so a stream
-that decodes to anything else is refused.
+It takes images exactly in the model's frame (a digit model's 28x28 gray, or a model of
+your own images' C x H x W), as they are: no levels, no crop, no resizing, since anything
+else would not round-trip. The checksum covers the model's hash and the decoded pixels, so
+a stream that decodes to anything else is refused.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class LosslessCodec(Codec):
     def _check_records(vz, label: str) -> None:
         for p in vz.images:
             if (p.width, p.height, p.mode, p.box, p.digit) != (SIDE, SIDE, "L", None, None):
-                raise FormatError(f"{label}: {vz.mode} images must be plain 28x28 gray records")
+                # Records are stored relative to the model's frame (frames/plain.relative),
+                # so an image exactly in the frame has the default, 28x28 gray, record.
+                raise FormatError(f"{label}: {vz.mode} images must be exactly in the model's "
+                                  f"frame, with no crop or digit")
 
     def _decode(self, vz, label: str) -> Pixels:
         self._check_records(vz, label)

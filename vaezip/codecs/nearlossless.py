@@ -7,9 +7,12 @@ can compute once it has the bins. So it fills the curve between the lossy modes 
 lossless, as WebP's near-lossless and JPEG-LS do, in the same exact arithmetic: the
 files decode identically on any machine.
 
-Like lossless, it takes 28x28 8-bit gray images as they are. Files are format 7 (mode
-2); the quality nibble holds N - 1, and the checksum covers the model's hash, N and the
-coded bytes, so it is checked before decoding.
+Like lossless, it takes images exactly in the model's frame. With visible (a frame with
+alpha), the bound is on what is seen: alpha within N, and colour within N once weighted
+by the pixel's opacity, so colour under a transparent pixel is not kept
+(bitsback.choose_visible_bins; the visible-error feature says so in the file). Files are
+version 7 (mode 2); the quality nibble holds N - 1, and the checksum covers the model's
+hash, N and the coded bytes, so it is checked before decoding.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from vaezip.codecs import bitsback
 from vaezip.codecs.base import Batch, Payload, Pixels
 from vaezip.codecs.lossless import LosslessCodec, lossless_capable
 from vaezip.errors import FormatError, Option, OptionError
+from vaezip.format.payload import VISIBLE_ERROR
+from vaezip.models.config import CHANNEL_MODES
 
 MAX_ERRORS = range(1, 17)  # what the quality nibble can hold, less one
 
@@ -25,21 +30,26 @@ MAX_ERRORS = range(1, 17)  # what the quality nibble can hold, less one
 class NearLosslessCodec(LosslessCodec):
     mode = "near-lossless"
 
-    def __init__(self, model, quality: int | None = None):
-        """quality: the maximum error N (1-16) that every pixel may have."""
+    def __init__(self, model, quality: int | None = None, visible: bool = False):
+        """quality: the maximum error N (1-16) that every pixel may have; visible: that
+        the colour of a frame with alpha may have, weighted by its opacity."""
         super().__init__(model)
         if quality not in MAX_ERRORS:
             raise OptionError(Option("max_error"),
                               f" must be {MAX_ERRORS[0]}-{MAX_ERRORS[-1]}, not {quality}")
-        self.max_error = quality
+        if visible and "A" not in CHANNEL_MODES[model.config.channels]:
+            raise OptionError(Option("visible"), " is for a frame with alpha; model "
+                              f"{model.name!r} codes {model.config.frame_text}")
+        self.max_error, self.visible = quality, visible
         self.quality = quality - 1  # the nibble
+        self.features = frozenset({VISIBLE_ERROR} if visible else ())
 
     @classmethod
     def for_reading(cls, vz, model) -> NearLosslessCodec:
         if not lossless_capable(model.config):
             raise FormatError(f"near-lossless file, but model {vz.model!r} has no 8-bit "
                               f"likelihood")
-        return cls(model, vz.quality + 1)
+        return cls(model, vz.quality + 1, visible=VISIBLE_ERROR in vz.features)
 
     def check_state(self) -> bytes:
         return bytes([self.max_error])
@@ -48,12 +58,13 @@ class NearLosslessCodec(LosslessCodec):
         if batch.levels is None:
             raise ValueError("the near-lossless codec needs the images' exact 8-bit levels")
         return Payload(stream=bitsback.encode_exact(self.model.exact, batch.levels,
-                                                    self.max_error), check=self.check_state())
+                                                    self.max_error, self.visible),
+                       check=self.check_state())
 
     def encode_each(self, batch: Batch) -> list[Payload]:
         return [Payload(stream=stream, check=self.check_state())
                 for stream in bitsback.encode_exact_each(self.model.exact, batch.levels,
-                                                         self.max_error)]
+                                                         self.max_error, self.visible)]
 
     def _decode(self, vz, label: str) -> Pixels:
         self._check_records(vz, label)

@@ -65,11 +65,15 @@ COMPACT_INDEX_VERSION = 10
 # 8-10 stand for the feature sets they introduced, so every file reads the same way. A
 # reader refuses a set with a bit it does not know, as older readers refuse version 11.
 FEATURES_VERSION = 11
-SHORT_NAME, OWN_MODEL, COMPACT_INDEX, PLAIN_FRAMES = (
-    "short-name", "own-model", "compact-index", "plain-frames")
+SHORT_NAME, OWN_MODEL, COMPACT_INDEX, PLAIN_FRAMES, VISIBLE_ERROR = (
+    "short-name", "own-model", "compact-index", "plain-frames", "visible-error")
 # plain-frames: the records are those of plain framing (frames/plain.py): the image's
 # size and mode, no crop box; the model's frame says where it sits.
-FEATURE_BITS = {SHORT_NAME: 1, OWN_MODEL: 2, COMPACT_INDEX: 4, PLAIN_FRAMES: 8}
+# visible-error: a near-lossless payload whose bound is on what is seen (encode --visible:
+# colour error times opacity within N). It decodes as any near-lossless payload; the bit
+# tells readers (and `vaezip list`) which promise the encoder kept.
+FEATURE_BITS = {SHORT_NAME: 1, OWN_MODEL: 2, COMPACT_INDEX: 4, PLAIN_FRAMES: 8,
+                VISIBLE_ERROR: 16}
 LEGACY_FEATURES = {SHORT_VERSION: frozenset({SHORT_NAME}),
                    OWN_MODEL_VERSION: frozenset({OWN_MODEL}),
                    COMPACT_INDEX_VERSION: frozenset({COMPACT_INDEX})}
@@ -269,6 +273,9 @@ def parse_payload(model: str, payload: bytes, label: str,
     if (version == NEAR_VERSION) != (mode == MODE_NEAR):
         raise FormatError(f"{label}: mode {mode} in a version {version} payload (near-lossless "
                           f"data is mode {MODE_NEAR}, version {NEAR_VERSION})")
+    if VISIBLE_ERROR in features and mode != MODE_NEAR:
+        raise FormatError(f"{label}: the visible-error feature is for near-lossless data, "
+                          f"not mode {mode}")
     if version == SCORED_VERSION and mode != MODE_QUANTISED:
         raise FormatError(f"{label}: version {version} holds quantised data only, not mode {mode}")
     if version == EXACT_VERSION and mode != MODE_LOSSLESS:

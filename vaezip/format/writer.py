@@ -51,7 +51,7 @@ def frame_bytes(codec, batch, own_model: bool = False,
     its members' positions (version 9); the archive's own frames are version 10 (the
     index is compact)."""
     payload = codec.encode(batch)
-    features = {OWN_MODEL if own_model else COMPACT_INDEX} | model_features(codec.model)
+    features = {OWN_MODEL if own_model else COMPACT_INDEX} | payload_features(codec)
     return coded_payload(
         codec.model.sha256, codec.check_state(), codec.quality, _records(codec, batch),
         payload.stream, codec.mode, FRAME_VERSIONS[codec.mode], packed=True, named=False,
@@ -62,10 +62,11 @@ def _records(codec, batch) -> list:
     return [stored(codec.model.config, p) for p in batch.images]
 
 
-def model_features(model) -> set[str]:
-    """The format features that any payload of model's uses: plain frames for a model
-    that does not use the digit framing."""
-    return set() if model.config.framing == "digit" else {PLAIN_FRAMES}
+def payload_features(codec) -> set[str]:
+    """The format features that every payload of codec's uses: plain frames for a model
+    that does not use the digit framing, and what the codec's mode adds (visible-error)."""
+    return set(codec.features) | (
+        set() if codec.model.config.framing == "digit" else {PLAIN_FRAMES})
 
 
 def _file(codec, batch, payload, packed: bool) -> bytes:
@@ -74,4 +75,4 @@ def _file(codec, batch, payload, packed: bool) -> bytes:
         return dumps_float(model.name, model.sha256, payload.mu, payload.sigma, images, packed)
     return dumps_coded(model.name, model.sha256, payload.check, codec.quality, images, packed,
                        payload.stream, mode=codec.mode, version=FILE_VERSION[codec.mode],
-                       features=frozenset(model_features(model)))
+                       features=frozenset(payload_features(codec)))
