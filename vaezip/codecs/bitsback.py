@@ -158,14 +158,14 @@ def choose_visible_bins(model, pixels: np.ndarray, bins: np.ndarray, max_error: 
     c = model.config
     starts, decoded = level_bins(max_error)
     plane, alpha = c.height * c.width, c.channels - 1
-    levels, given = decoded.astype(np.int64), bins
+    levels = decoded.astype(np.int64)
     opacity = decoded[bins[:, alpha * plane : (alpha + 1) * plane]].astype(np.int64)
-    chosen = bins
+    chosen = bins  # pass 1's z: the posterior mode of the plain bins' image
     for _ in range(VISIBLE_PASSES):
         posterior = model.posterior_masses(decoded[chosen])
         z = posterior.reshape(len(pixels) * c.latent_dim, -1).argmax(axis=1) - Z_RANGE
         groups, masses = _group_masses(model, z.reshape(len(pixels), -1), starts)
-        chosen = given.copy()
+        chosen = bins.copy()
         shown = decoded[chosen]
         for g, group in enumerate(groups):
             group = np.arange(pixels.shape[1])[group]

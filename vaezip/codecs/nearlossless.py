@@ -49,7 +49,10 @@ class NearLosslessCodec(LosslessCodec):
         if not lossless_capable(model.config):
             raise FormatError(f"near-lossless file, but model {vz.model!r} has no 8-bit "
                               f"likelihood")
-        return cls(model, vz.quality + 1, visible=VISIBLE_ERROR in vz.features)
+        visible = VISIBLE_ERROR in vz.features
+        if visible and "A" not in CHANNEL_MODES[model.config.channels]:  # a damaged file's
+            raise FormatError(f"visible-error file, but model {vz.model!r} has no alpha")
+        return cls(model, vz.quality + 1, visible=visible)
 
     def check_state(self) -> bytes:
         return bytes([self.max_error])
