@@ -15,8 +15,10 @@ from PIL import Image
 from vaezip.codecs import bitsback, exact
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
-# The lossless models: plain decoder, 16 pixel groups, and the same with 5 logistics.
+# The lossless models: plain decoder, 16 pixel groups, the same with 5 logistics, and
+# local heads (the --lossless default since issue 30).
 PLAIN, GROUPS, M5 = "mnist-vae-lossless", "mnist-vae-lossless-16g", "mnist-vae-lossless-16g-m5-60e"
+LOCAL = "mnist-vae-lossless-local"
 # What a machine other than the writer's may differ in (issue 14's defect report).
 FOREIGN = {
     "one thread": {"OPENBLAS_NUM_THREADS": "1"},
@@ -154,6 +156,17 @@ def test_the_group_model_codes_real_digits_below_the_plain_one(shipped, grouped,
     assert len(data) < 0.97 * len(plain), (len(data), len(plain))  # the full set: ~6% less
 
 
+def test_the_local_model_codes_real_digits_below_the_dense_one(digits):
+    """Issue 30: local heads beat the dense 5-logistic heads they replaced as the default."""
+    from vaezip.models.runtime import load
+
+    local, dense = load(LOCAL).exact, load(M5).exact
+    data = bitsback.encode_exact(local, digits)
+    assert np.array_equal(bitsback.decode_exact(local, data, len(digits), 784), digits)
+    dense_bytes = len(bitsback.encode_exact(dense, digits))
+    assert len(data) < 0.96 * dense_bytes, (len(data), dense_bytes)  # the full set: 6% less
+
+
 def _vaezip(args, env: dict, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vaezip", *map(str, args)], cwd=cwd,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
@@ -169,7 +182,8 @@ def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting,
     for archive, bound in (("lossless4-pack.vz", 0), ("framed-lossless-pack.vz", 0),
                            ("near-pack.vz", 2),  # formats 4, 5 and 7
                            ("groups-lossless-pack.vz", 0), ("groups-near-pack.vz", 2),
-                           ("compact-lossless-pack.vz", 0), ("compact-near-pack.vz", 2)):
+                           ("compact-lossless-pack.vz", 0), ("compact-near-pack.vz", 2),
+                           ("local-lossless-pack.vz", 0), ("local-near-pack.vz", 2)):
         out = tmp_path / f"decoded-{archive}"
         r = _vaezip(["decode", GOLDEN / archive, "-o", out, "-q"], env, tmp_path)
         assert r.returncode == 0, r.stderr
@@ -182,7 +196,10 @@ def test_files_decode_and_encode_identically_under_foreign_cpu_settings(setting,
             assert np.array_equal(back, np.asarray(Image.open(made), int))
     for golden, source, args in (
             ("compact-lossless-pack.vz", "digits", ["--pack", "--lossless", "-m", M5]),
-            ("short-m5-lossless-seven.vz", "digits/d0.png", ["--lossless"]),  # the default
+            ("short-m5-lossless-seven.vz", "digits/d0.png", ["--lossless", "-m", M5]),
+            ("local-lossless-pack.vz", "digits", ["--pack", "--lossless"]),  # the default
+            ("short-local-lossless-seven.vz", "digits/d0.png", ["--lossless", "-m", LOCAL]),
+            ("local-near-pack.vz", "digits", ["--pack", "-e", "2", "-m", LOCAL]),
             ("compact-pack.vz", "digits", ["--pack"]), ("short-seven.vz", "seven.png", []),
             ("short-lossless-seven.vz", "digits/d0.png", ["--lossless", "-m", GROUPS]),
             ("compact-scored-pack.vz", "mixed", ["--pack"]),  # with the nondigit scores

@@ -27,3 +27,14 @@ def test_post_models_reproduce_their_recorded_metrics(mnist_test_images, name):
     metrics = evaluate(model, mnist_test_images)
     for key, value in entry.metrics.items():
         assert metrics[key] == pytest.approx(value, rel=1e-4), key
+
+
+def test_the_lossless_default_is_below_the_published_rates(mnist_test_images):
+    """Issue 30's bar on the model: at most 1.14 bits/dim (the sparse circuits' likelihood);
+    bench/lossless.py codes the whole set and checks every pixel."""
+    from vaezip.models.registry import LOSSLESS_MODEL
+
+    model, entry = load_model(LOSSLESS_MODEL)
+    metrics = evaluate(model, mnist_test_images)
+    assert metrics["bits_per_dim"] <= 1.14, metrics
+    assert metrics["neg_elbo"] == pytest.approx(entry.metrics["neg_elbo"], rel=1e-4)

@@ -41,8 +41,8 @@ class Compressor:
     """Reusable compression settings, as zstandard's ZstdCompressor: the model, its codec
     and the identity guard are loaded once, then compress() runs as often as you like.
 
-    model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless-16g-m5-60e when
-    lossless or near-lossless).
+    model: a registry name (default: mnist-bvae-32d; mnist-vae-lossless-local when
+    lossless, mnist-vae-lossless-16g-m5-60e when near-lossless).
     quality: 1 (smallest) to 8 (most faithful) for coded files; default 2.
     lossless: every pixel back exactly; takes images exactly in the model's frame.
     max_error: near-lossless, every pixel back within this many levels (1-16); takes

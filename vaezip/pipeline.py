@@ -34,7 +34,7 @@ from vaezip.frames import framing
 from vaezip.frames.digit import image_bytes
 from vaezip.frames.sources import STDIO, Source
 from vaezip.models.detector import CALIBRATION_QUANTILE
-from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL, find
+from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL, NEAR_LOSSLESS_MODEL, find
 from vaezip.models.runtime import load
 
 
@@ -42,7 +42,8 @@ from vaezip.models.runtime import load
 class EncodeOptions:
     """How to encode. None means the default: the model's own mode and quality."""
 
-    model: str | None = None  # registry name; default: registry.DEFAULT_MODEL (LOSSLESS_MODEL)
+    model: str | None = None  # registry name; default: registry.DEFAULT_MODEL (or the
+    # LOSSLESS_MODEL, NEAR_LOSSLESS_MODEL)
     quality: int | None = None  # quantised mode: 1-8 (entropy.QUALITY_STEPS)
     lossless: bool = False  # every pixel back (images exactly in the model's frame)
     float_latents: bool = False  # mu and sigma as float16 (the version 1-2 layout)
@@ -79,7 +80,8 @@ class EncodeOptions:
             raise OptionError(Option("max_error" if near else "lossless"), " excludes ",
                               Option("float_latents"), ", ", Option("quality"), " and ",
                               Option("digit"))
-        entry = find(self.model or (LOSSLESS_MODEL if exact else DEFAULT_MODEL))
+        entry = find(self.model or (NEAR_LOSSLESS_MODEL if near else
+                                    LOSSLESS_MODEL if self.lossless else DEFAULT_MODEL))
         check_digit(entry.config, entry.name, self.digit, required=not exact)
         model = load(entry.name)
         if near:

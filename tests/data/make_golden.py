@@ -5,8 +5,8 @@ written by the vaezip of commit 289e43f (before the codec interface of issue 13)
 the lossless4-* files (format 4, issue 14), the framed-* files (format 5, issue 15), the
 scored-* files (format 6, issue 16), the near-* files (format 7, issue 18), the groups-*
 files (issue 17), the short-* files (format 8, issue 18), the guarded-* files (format 9,
-issue 18; guarded-lite-* since the guard's fallback changed) and the compact-* files
-(format 10, issue 17).
+issue 18; guarded-lite-* since the guard's fallback changed), the compact-* files
+(format 10, issue 17) and the local-* files (the local-head model of issue 30).
 tests/test_golden.py checks that today's encoder writes the same bytes (SUPERSEDED lists
 the files a newer format replaced) and that every one of them still decodes. Rerun this
 only to add cases, never to "fix" a failing golden test: a changed byte is a format
@@ -91,6 +91,13 @@ CASES: dict[str, list[str]] = {
                              "mnist-vae-lossless-16g-m5-60e"],
     "short-m5-lossless-seven.vz": ["in/digits/d0.png", "--lossless", "-m",
                                    "mnist-vae-lossless-16g-m5-60e"],
+    # Issue 30: the local-head model, the --lossless default since (alias H).
+    "local-lossless-pack.vz": ["in/digits", "--pack", "--lossless", "-m",
+                               "mnist-vae-lossless-local"],
+    "local-near-pack.vz": ["in/digits", "--pack", "--max-error", "2", "-m",
+                           "mnist-vae-lossless-local"],
+    "short-local-lossless-seven.vz": ["in/digits/d0.png", "--lossless", "-m",
+                                      "mnist-vae-lossless-local"],
 }
 # Files today's encoder no longer writes (a newer format took their place): they must
 # still decode, but re-encoding their inputs gives the newer format's bytes.

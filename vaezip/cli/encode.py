@@ -31,8 +31,8 @@ def encode_cmd(
     ),
     model: str = typer.Option(
         None, "--model", "-m",
-        help="Model [default: mnist-bvae-32d; with --lossless or --max-error, "
-        "mnist-vae-lossless-16g-m5-60e]."),
+        help="Model [default: mnist-bvae-32d; with --lossless, mnist-vae-lossless-local; "
+        "with --max-error, mnist-vae-lossless-16g-m5-60e]."),
     pack: bool = typer.Option(False, "--pack", help="Store all inputs in one .vz archive."),
     digit: int = typer.Option(None, "--digit", help="The digit shown, for conditional models "
         "[default: none]."),

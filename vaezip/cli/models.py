@@ -13,6 +13,7 @@ from vaezip.models.registry import (
     DEFAULT_MODEL,
     GENERATIVE_MODEL,
     LOSSLESS_MODEL,
+    NEAR_LOSSLESS_MODEL,
     find,
     list_models,
 )
@@ -58,7 +59,8 @@ def models_cmd(
 def _roles() -> dict[str, tuple[str, str]]:
     return {DEFAULT_MODEL: ("*", "default for encode"),
             GENERATIVE_MODEL: ("+", "default for sample and plot"),
-            LOSSLESS_MODEL: ("#", "default for encode --lossless and --max-error")}
+            LOSSLESS_MODEL: ("#", "default for encode --lossless"),
+            NEAR_LOSSLESS_MODEL: ("~", "default for encode --max-error")}
 
 
 def _size(path: Path) -> str:

@@ -214,9 +214,13 @@ class ExactModel:
                 used = np.flatnonzero(x.any(axis=0))
                 if len(used) < 0.9 * x.shape[1]:
                     x, weight = x[:, used], weight[used]
-            x = x @ weight + bias  # exact: integer operands, every sum below 2^53
-            if relu_last or i < len(layers) - 1:
-                x = np.clip(np.floor(x * scale), 0, ACT_MAX)  # ReLU, back to 2^-14 units
+            x = x @ weight  # exact: integer operands, every sum below 2^53
+            x += bias  # in place, as the rest: a local head's layer is 49 x n rows
+            if relu_last or i < len(layers) - 1:  # ReLU, back to 2^-14 units
+                x *= scale
+                np.floor(x, out=x)
+                np.maximum(x, 0, out=x)
+                np.minimum(x, ACT_MAX, out=x)
         return x
 
     @staticmethod

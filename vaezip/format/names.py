@@ -28,6 +28,7 @@ SHORT_NAMES = {
     "E": "mnist-vae-2d-bce",
     "F": "mnist-vae-lossless-16g-m5-60e",
     "G": "mnist-vae-lossless-16g",
+    "H": "mnist-vae-lossless-local",
     "L": "mnist-vae-lossless",
     "M": "mnist-vae-2d-mse",
     "N": "mnist-vae-binary",
