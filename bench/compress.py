@@ -204,7 +204,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     from vaezip.codecs.entropy import DEFAULT_QUALITY, QUALITY_STEPS
-    from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL
+    from vaezip.models.registry import DEFAULT_MODEL, LOSSLESS_MODEL, NEAR_LOSSLESS_MODEL
 
     digits = mnist_test_digits(args.data_dir, args.limit)
     originals = digits.astype(np.float32) / 255
@@ -265,7 +265,7 @@ def main() -> None:
     for max_error in NEAR_LOSSLESS:
         start = time.perf_counter()
         single, packed, decoded = vaezip_exact(digits, max_error)
-        add(f"vaezip --max-error ({LOSSLESS_MODEL})", f"-e {max_error}", single, packed,
+        add(f"vaezip --max-error ({NEAR_LOSSLESS_MODEL})", f"-e {max_error}", single, packed,
             decoded, time.perf_counter() - start)
     start = time.perf_counter()
     single, packed, decoded = vaezip_exact(digits)

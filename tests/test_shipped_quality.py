@@ -2,7 +2,7 @@
 
 import pytest
 
-from vaezip.models.registry import load_model
+from vaezip.models.registry import LOSSLESS_MODEL, load_model
 from vaezip.training.datasets import load_mnist, to_model_space
 from vaezip.training.evaluate import evaluate
 
@@ -32,8 +32,6 @@ def test_post_models_reproduce_their_recorded_metrics(mnist_test_images, name):
 def test_the_lossless_default_is_below_the_published_rates(mnist_test_images):
     """Issue 30's bar on the model: at most 1.14 bits/dim (the sparse circuits' likelihood);
     bench/lossless.py codes the whole set and checks every pixel."""
-    from vaezip.models.registry import LOSSLESS_MODEL
-
     model, entry = load_model(LOSSLESS_MODEL)
     metrics = evaluate(model, mnist_test_images)
     assert metrics["bits_per_dim"] <= 1.14, metrics

@@ -42,8 +42,9 @@ from vaezip.models.runtime import load
 class EncodeOptions:
     """How to encode. None means the default: the model's own mode and quality."""
 
-    model: str | None = None  # registry name; default: registry.DEFAULT_MODEL (or the
-    # LOSSLESS_MODEL, NEAR_LOSSLESS_MODEL)
+    # A registry name; default: by mode, registry.DEFAULT_MODEL, LOSSLESS_MODEL or
+    # NEAR_LOSSLESS_MODEL.
+    model: str | None = None
     quality: int | None = None  # quantised mode: 1-8 (entropy.QUALITY_STEPS)
     lossless: bool = False  # every pixel back (images exactly in the model's frame)
     float_latents: bool = False  # mu and sigma as float16 (the version 1-2 layout)

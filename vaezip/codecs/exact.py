@@ -215,7 +215,7 @@ class ExactModel:
                 if len(used) < 0.9 * x.shape[1]:
                     x, weight = x[:, used], weight[used]
             x = x @ weight  # exact: integer operands, every sum below 2^53
-            x += bias  # in place, as the rest: a local head's layer is 49 x n rows
+            x += bias  # in place, as below: a local head's layer has a row per position
             if relu_last or i < len(layers) - 1:  # ReLU, back to 2^-14 units
                 x *= scale
                 np.floor(x, out=x)
